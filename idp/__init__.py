@@ -1,0 +1,94 @@
+"""The provincial sign-in hub: an OpenID Connect provider. `create_app` only wires parts."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+csrf = CSRFProtect()
+
+
+def _secret_key(config: Config) -> str:
+    """The form-signing secret: from the environment, or a file every worker shares."""
+    from_env = os.environ.get(config.secret_key_env)
+    if from_env:
+        return from_env
+    keys_dir = config.resolved_keys_dir
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = keys_dir / "session-secret"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
+def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN001
+    """Build the hub for one configuration; `clock` replaces time.time in tests."""
+    from . import i18n, oidc
+    from .errors import init_error_handlers
+    from .keys import KeyRing
+    from .login.views import bp as login_bp
+    from .security import init_security_headers
+    from .store import RedisStore, SqlStore, db
+    from .store.db import engine_options
+
+    config = config or load_config()
+    app = Flask(__name__, template_folder=str(ROOT / "templates"),
+                static_folder=str(Path(__file__).parent / "static"))
+    if not config.issuer_is_https:
+        # Authlib refuses plain http unless told; the issuer says whether this is development.
+        os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+    if config.server.trusted_proxies:
+        n = config.server.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+    app.config.update(
+        IDP=config,
+        SECRET_KEY=_secret_key(config),
+        SQLALCHEMY_DATABASE_URI=config.resolved_database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(config),
+        SESSION_COOKIE_NAME="idp_form",
+        SESSION_COOKIE_SECURE=config.issuer_is_https,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=config.session.interaction_ttl,
+        WTF_CSRF_SSL_STRICT=config.issuer_is_https,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    if clock is not None:
+        app.extensions["idp_clock"] = clock
+    Path(config.instance_dir).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    with app.app_context():
+        app.extensions["idp_kv"] = (RedisStore(config.redis_url, config.redis_key_prefix)
+                                    if config.redis_url else SqlStore(db.engine))
+    app.extensions["idp_keys"] = KeyRing(
+        config.resolved_keys_dir, config.keys_passphrase_env,
+        publish_window=config.tokens.id_token_ttl + 300)
+
+    i18n.init_app(app)
+    csrf.init_app(app)
+    oidc.init_app(app)
+    csrf.exempt(oidc.bp)
+    app.register_blueprint(login_bp)
+    init_error_handlers(app)
+    init_security_headers(app)
+
+    @app.route("/")
+    def home():  # noqa: ANN202
+        return render_template("home.html")
+
+    return app

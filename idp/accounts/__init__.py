@@ -1,0 +1,1 @@
+"""Local accounts: passwords, validation, creation."""

@@ -1,0 +1,368 @@
+"""The `idp` command. Its forms are a contract: operators' scripts call them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .config import Config, ConfigError, example_toml, load_config
+
+
+class Context:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+        self._app = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from exc
+        return self._config
+
+    def app(self):  # noqa: ANN201
+        if self._app is None:
+            from . import create_app
+
+            self._app = create_app(self.config)
+        return self._app
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML configuration file (default: $IDP_CONFIG, else embedded defaults).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """The provincial sign-in hub (OpenID Connect provider)."""
+    ctx.obj = Context(config_path)
+
+
+@main.command()
+@pass_ctx
+def init(ctx: Context) -> None:
+    """Create or upgrade the database and create signing keys if there are none."""
+    from .keys import ensure_keys
+    from .store.migrate import upgrade
+
+    config = ctx.config
+    Path(config.instance_dir).mkdir(parents=True, exist_ok=True)
+    upgrade(config.resolved_database_url)
+    click.echo("database: up to date")
+    created = ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
+    for kid in created:
+        click.echo(f"signing key created: {kid}")
+    if not created:
+        click.echo(f"signing keys: present in {config.resolved_keys_dir}")
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (default from config).")
+@click.option("--port", default=None, type=int, help="Listen port (default from config).")
+@pass_ctx
+def serve(ctx: Context, host: str | None, port: int | None) -> None:
+    """Serve the hub with gunicorn (workers and threads from config)."""
+    from .serve import run
+
+    config = ctx.config
+    if not config.issuer_is_https:
+        click.echo("WARNING: issuer is not https; cookies are not Secure. Development only.",
+                   err=True)
+    run(config, ctx.config_path, host or config.server.host, port or config.server.port)
+
+
+@main.command("config-example")
+def config_example() -> None:
+    """Print config.example.toml, generated from the typed configuration."""
+    click.echo(example_toml(), nl=False)
+
+
+# Clients ----------------------------------------------------------------------------------
+
+@main.group()
+def clients() -> None:
+    """Register and manage client systems (relying parties)."""
+
+
+def _client_json(client, secret: str | None = None) -> dict:  # noqa: ANN001
+    data = {
+        "client_id": client.client_id,
+        "name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "jwks_uri": client.jwks_uri,
+        "scope": client.scope,
+        "first_party": client.first_party,
+        "disabled": client.disabled,
+    }
+    if secret:
+        data["client_secret"] = secret
+    return data
+
+
+def _validate_uris(uris: list[str], what: str) -> None:
+    from .store.client_files import check_uri
+
+    for uri in uris:
+        problem = check_uri(uri)
+        if problem:
+            raise click.BadParameter(f"{uri}: {problem}", param_hint=what)
+
+
+@clients.command("add")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
+@click.option("--backchannel-logout-uri")
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@click.option("--auth-method", type=click.Choice(
+    ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]))
+@click.option("--jwks-uri", help="Where the client publishes its keys (private_key_jwt).")
+@click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False),
+              help="The client's public JWKS as a file (private_key_jwt without jwks_uri).")
+@click.option("--scope", default="openid profile email phone address", show_default=True)
+@click.option("--first-party", is_flag=True, help="Skip the consent page for this client.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_ctx
+def clients_add(ctx: Context, name: str, redirect_uris: tuple[str, ...],
+                post_logout_uris: tuple[str, ...], backchannel_logout_uri: str | None,
+                public: bool, auth_method: str | None, jwks_uri: str | None,
+                jwks_file: str | None, scope: str, first_party: bool, as_json: bool) -> None:
+    """Register a client system; prints its client_id and (confidential clients) secret."""
+    from .store import clients as store_clients
+
+    method = auth_method or ("none" if public else "client_secret_basic")
+    if public and method != "none":
+        raise click.BadParameter("a public client authenticates with 'none'",
+                                 param_hint="--auth-method")
+    jwks = json.loads(Path(jwks_file).read_text()) if jwks_file else None
+    if method == "private_key_jwt" and not (jwks_uri or jwks):
+        raise click.BadParameter("private_key_jwt needs --jwks-uri or --jwks-file")
+    _validate_uris(list(redirect_uris), "--redirect-uri")
+    _validate_uris(list(post_logout_uris), "--post-logout-redirect-uri")
+    if backchannel_logout_uri:
+        _validate_uris([backchannel_logout_uri], "--backchannel-logout-uri")
+    with ctx.app().app_context():
+        client, secret = store_clients.create(
+            name=name, redirect_uris=list(redirect_uris), auth_method=method,
+            post_logout_redirect_uris=list(post_logout_uris),
+            backchannel_logout_uri=backchannel_logout_uri, jwks_uri=jwks_uri, jwks=jwks,
+            scope=" ".join(scope.split()), first_party=first_party)
+        data = _client_json(client, secret)
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        click.echo(f"client_id: {data['client_id']}")
+        if secret:
+            click.echo(f"client_secret: {secret}   (shown once; store it now)")
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def clients_list(ctx: Context, as_json: bool) -> None:
+    """List registered client systems."""
+    from .store import clients as store_clients
+
+    with ctx.app().app_context():
+        rows = [_client_json(c) for c in store_clients.all_clients()]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        state = "disabled" if row["disabled"] else "enabled"
+        click.echo(f"{row['client_id']}\t{state}\t{row['token_endpoint_auth_method']}\t"
+                   f"{row['name']}")
+
+
+def _find_client(client_id: str):  # noqa: ANN202
+    from .store import clients as store_clients
+
+    client = store_clients.find(client_id)
+    if client is None:
+        raise click.ClickException(f"no client {client_id}")
+    return client
+
+
+@clients.command("show")
+@click.argument("client_id")
+@pass_ctx
+def clients_show(ctx: Context, client_id: str) -> None:
+    """Show one client system as JSON."""
+    with ctx.app().app_context():
+        click.echo(json.dumps(_client_json(_find_client(client_id)), indent=2))
+
+
+@clients.command("disable")
+@click.argument("client_id")
+@pass_ctx
+def clients_disable(ctx: Context, client_id: str) -> None:
+    """Disable a client system: it can no longer start sign-ins or use tokens."""
+    from .store import audit
+    from .store import clients as store_clients
+
+    with ctx.app().app_context():
+        store_clients.set_disabled(_find_client(client_id), True)
+        audit.record("client_disabled", username="cli", client_id=client_id)
+    click.echo(f"disabled {client_id}")
+
+
+@clients.command("enable")
+@click.argument("client_id")
+@pass_ctx
+def clients_enable(ctx: Context, client_id: str) -> None:
+    """Enable a disabled client system again."""
+    from .store import audit
+    from .store import clients as store_clients
+
+    with ctx.app().app_context():
+        store_clients.set_disabled(_find_client(client_id), False)
+        audit.record("client_enabled", username="cli", client_id=client_id)
+    click.echo(f"enabled {client_id}")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def clients_rotate_secret(ctx: Context, client_id: str, as_json: bool) -> None:
+    """Give a confidential client a new secret (the old one stops working at once)."""
+    from .store import audit
+    from .store import clients as store_clients
+
+    with ctx.app().app_context():
+        client = _find_client(client_id)
+        if client.token_endpoint_auth_method not in ("client_secret_basic",
+                                                     "client_secret_post"):
+            raise click.ClickException("this client does not authenticate with a secret")
+        secret = store_clients.rotate_secret(client)
+        audit.record("client_secret_rotated", username="cli", client_id=client_id)
+    if as_json:
+        click.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+    else:
+        click.echo(f"client_secret: {secret}   (shown once; store it now)")
+
+
+@clients.command("sync")
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="Folder of client TOML files (default: clients_dir from config).")
+@pass_ctx
+def clients_sync(ctx: Context, directory: str | None) -> None:
+    """Create or update every client system described in clients/*.toml."""
+    from .store.client_files import ClientFileError, sync_directory
+
+    folder = Path(directory or ctx.config.clients_dir)
+    with ctx.app().app_context():
+        try:
+            results = sync_directory(folder)
+        except ClientFileError as exc:
+            raise click.ClickException(str(exc)) from exc
+    for path, client_id, action in results:
+        click.echo(f"{action}\t{client_id}\t{path}")
+    if not results:
+        click.echo(f"no client files in {folder}")
+
+
+# Users ------------------------------------------------------------------------------------
+
+@main.group()
+def users() -> None:
+    """Manage local accounts."""
+
+
+@users.command("add")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--full-name")
+@click.option("--email")
+@click.option("--phone")
+@click.option("--national-id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def users_add(ctx: Context, username: str, password: str, full_name: str | None,
+              email: str | None, phone: str | None, national_id: str | None,
+              as_json: bool) -> None:
+    """Create an active local citizen account."""
+    from .accounts.validation import ValidationError, validate_new_user
+    from .store import audit
+    from .store import users as store_users
+
+    with ctx.app().app_context():
+        try:
+            fields = validate_new_user(username=username, password=password,
+                                       full_name=full_name, email=email, phone=phone,
+                                       national_id=national_id)
+        except ValidationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        user = store_users.create(**fields)
+        audit.record("user_created", user=user, by="cli")
+        data = {"id": user.id, "sub": user.subject, "username": user.username}
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        click.echo(f"created user {data['username']} (sub {data['sub']})")
+
+
+# Keys -------------------------------------------------------------------------------------
+
+@main.group()
+def keys() -> None:
+    """Signing keys."""
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def keys_list(ctx: Context, as_json: bool) -> None:
+    """List signing keys: which sign now, which are retired but still published."""
+    from .keys import read_metadata
+
+    config = ctx.config
+    window = config.tokens.id_token_ttl + 300
+    import time
+
+    now = int(time.time())
+    rows = []
+    for meta in read_metadata(config.resolved_keys_dir):
+        retired = meta.get("retired_at")
+        state = "active" if not retired else (
+            "published" if retired + window >= now else "expired")
+        rows.append({**meta, "state": state})
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        click.echo(f"{row['kid']}\t{row['alg']}\t{row['state']}")
+
+
+@keys.command("rotate")
+@click.option("--alg", type=click.Choice(["RS256", "ES256"]), multiple=True,
+              help="Rotate only these algorithms (default: all).")
+@pass_ctx
+def keys_rotate(ctx: Context, alg: tuple[str, ...]) -> None:
+    """Add new signing keys that sign from now on; retired keys stay published until every
+    token they signed has expired, then `keys rotate` removes them."""
+    from .keys import SUPPORTED_ALGS, prune, rotate
+
+    config = ctx.config
+    new = rotate(config.resolved_keys_dir, config.keys_passphrase_env,
+                 tuple(alg) or SUPPORTED_ALGS)
+    removed = prune(config.resolved_keys_dir, config.tokens.id_token_ttl + 300)
+    for kid in new:
+        click.echo(f"new signing key: {kid}")
+    for kid in removed:
+        click.echo(f"removed expired key: {kid}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

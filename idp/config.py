@@ -1,0 +1,294 @@
+"""Typed, frozen configuration loaded from TOML: the only place where defaults live.
+
+Every option carries its documentation in field metadata; ``config.example.toml`` is generated
+from these classes (``idp config-example``) and a test checks that the committed file matches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """The configuration file or an environment override is not valid."""
+
+
+def option(default: Any, doc: str) -> Any:
+    """A config field with its documentation, shown in config.example.toml."""
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How `idp serve` runs gunicorn."""
+
+    host: str = option("127.0.0.1", "Address `idp serve` listens on (overridden by --host).")
+    port: int = option(8000, "Port `idp serve` listens on (overridden by --port).")
+    workers: int = option(2, "Gunicorn worker processes. Sync workers scale best for this app.")
+    threads: int = option(1, "Threads per worker; 1 keeps the sync worker class.")
+    timeout: int = option(30, "Seconds before gunicorn restarts a silent worker.")
+    trusted_proxies: int = option(
+        0, "Number of reverse proxies in front of the hub whose X-Forwarded-* headers to trust."
+    )
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    """Lifetimes of everything the hub issues, in seconds."""
+
+    code_ttl: int = option(60, "Authorization code lifetime (at most 60 s; codes are single-use).")
+    access_token_ttl: int = option(3600, "Access token lifetime.")
+    refresh_token_ttl: int = option(30 * 24 * 3600, "Refresh token lifetime (rotated on use).")
+    id_token_ttl: int = option(3600, "ID token lifetime.")
+    id_token_alg: str = option(
+        "RS256", "Default ID token signing algorithm: RS256 or ES256 (a client may choose)."
+    )
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """The single sign-on session kept by the hub."""
+
+    cookie_name: str = option("idp_sso", "Name of the SSO session cookie.")
+    idle_timeout: int = option(
+        2 * 3600, "Seconds of inactivity after which the SSO session ends."
+    )
+    absolute_timeout: int = option(
+        12 * 3600, "Seconds after sign-in after which the SSO session ends regardless of activity."
+    )
+    interaction_ttl: int = option(
+        30 * 60, "Seconds a user has to finish signing in once a client has sent them."
+    )
+
+
+@dataclass(frozen=True)
+class LoginConfig:
+    """The local username/password sign-in."""
+
+    max_attempts_per_ip: int = option(
+        30, "Failed sign-ins allowed from one IP address within `attempt_window` seconds."
+    )
+    max_attempts_per_user: int = option(
+        10, "Failed sign-ins allowed for one username within `attempt_window` seconds."
+    )
+    attempt_window: int = option(15 * 60, "Window in seconds for the failed sign-in limits.")
+    password_acr: str = option("LoA1", "The `acr` value reached by a local password sign-in.")
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    """What the user sees."""
+
+    default_locale: str = option("vi", "Language when the request does not ask for one: vi or en.")
+    province_name: str = option("Tỉnh", "Name of the province shown on every page.")
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """Connection pool for PostgreSQL (ignored for SQLite)."""
+
+    pool_size: int = option(5, "Connections kept open per worker process.")
+    max_overflow: int = option(5, "Extra connections a worker may open under load.")
+    pool_timeout: int = option(10, "Seconds to wait for a free connection before failing.")
+    pool_recycle: int = option(1800, "Seconds after which a connection is replaced.")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole hub configuration."""
+
+    issuer: str = option(
+        "http://127.0.0.1:8000",
+        "Issuer identifier: the public https URL of the hub (env IDP_ISSUER). "
+        "Cookies are Secure whenever it is https.",
+    )
+    instance_dir: str = option(
+        "instance",
+        "Folder for embedded-default state: the SQLite database and, unless keys_dir is set, "
+        "the keys. Relative paths are taken from the working directory.",
+    )
+    database_url: str = option(
+        "",
+        "SQLAlchemy database URL (env IDP_DATABASE_URL); empty means SQLite in instance_dir. "
+        "Production: postgresql://user@host/db.",
+    )
+    redis_url: str = option(
+        "",
+        "Redis URL for short-lived state (env IDP_REDIS_URL); empty keeps it in the SQL "
+        "database so several workers still agree.",
+    )
+    redis_key_prefix: str = option("idp:", "Prefix of every Redis key the hub writes.")
+    keys_dir: str = option(
+        "", "Folder of signing keys (env IDP_KEYS_DIR); empty means instance_dir/keys."
+    )
+    keys_passphrase_env: str = option(
+        "IDP_KEYS_PASSPHRASE",
+        "Environment variable holding a passphrase that encrypts private keys at rest; "
+        "keys are unencrypted when it is unset.",
+    )
+    secret_key_env: str = option(
+        "IDP_SECRET_KEY",
+        "Environment variable with the secret that signs form (CSRF) cookies; when unset a "
+        "random one is kept in keys_dir/session-secret, shared by every worker.",
+    )
+    clients_dir: str = option(
+        "clients", "Folder of client system TOML files loaded by `idp clients sync`."
+    )
+    server: ServerConfig = field(default_factory=ServerConfig, metadata={"doc": ""})
+    tokens: TokenConfig = field(default_factory=TokenConfig, metadata={"doc": ""})
+    session: SessionConfig = field(default_factory=SessionConfig, metadata={"doc": ""})
+    login: LoginConfig = field(default_factory=LoginConfig, metadata={"doc": ""})
+    ui: UiConfig = field(default_factory=UiConfig, metadata={"doc": ""})
+    database: DatabaseConfig = field(default_factory=DatabaseConfig, metadata={"doc": ""})
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def issuer_is_https(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The URL with the embedded default filled in and the psycopg 3 driver chosen."""
+        url = self.database_url or f"sqlite:///{Path(self.instance_dir).resolve() / 'idp.sqlite3'}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return Path(self.keys_dir or Path(self.instance_dir) / "keys").resolve()
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+ENV_OVERRIDES = {
+    "IDP_ISSUER": "issuer",
+    "IDP_DATABASE_URL": "database_url",
+    "IDP_REDIS_URL": "redis_url",
+    "IDP_KEYS_DIR": "keys_dir",
+}
+
+
+def _coerce(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"unknown option {where}{key}")
+        expected = hints[key]
+        if dataclasses.is_dataclass(expected):
+            if not isinstance(value, dict):
+                raise ConfigError(f"[{where}{key}] must be a table")
+            kwargs[key] = _coerce(expected, value, f"{where}{key}.")
+            continue
+        if isinstance(expected, types.GenericAlias):
+            expected = typing.get_origin(expected)
+        if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+            raise ConfigError(
+                f"option {where}{key} must be {expected.__name__}, not {type(value).__name__}"
+            )
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+                ) -> Config:
+    """Load the TOML file (if any), then apply the IDP_* environment overrides."""
+    env = dict(os.environ if env is None else env)
+    path = path or env.get("IDP_CONFIG") or None
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    for var, key in ENV_OVERRIDES.items():
+        if env.get(var):
+            data[key] = env[var]
+    config = _coerce(Config, data, "")
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Reject settings that would make the hub unsafe or broken."""
+    if not config.issuer.startswith(("https://", "http://")) or "#" in config.issuer \
+            or "?" in config.issuer or config.issuer.endswith("/"):
+        raise ConfigError("issuer must be an http(s) URL without query, fragment or trailing /")
+    if not 1 <= config.tokens.code_ttl <= 60:
+        raise ConfigError("tokens.code_ttl must be between 1 and 60 seconds")
+    if config.tokens.id_token_alg not in ("RS256", "ES256"):
+        raise ConfigError("tokens.id_token_alg must be RS256 or ES256")
+    if config.ui.default_locale not in ("vi", "en"):
+        raise ConfigError("ui.default_locale must be vi or en")
+    if config.server.workers < 1 or config.server.threads < 1:
+        raise ConfigError("server.workers and server.threads must be at least 1")
+
+
+def example_toml() -> str:
+    """Render config.example.toml from the dataclasses, so documentation never drifts."""
+    lines = [
+        "# Configuration of the provincial sign-in hub. Every option is shown with its default.",
+        "# Load it with `idp --config FILE ...` or IDP_CONFIG=FILE. Environment variables",
+        "# IDP_ISSUER, IDP_DATABASE_URL, IDP_REDIS_URL and IDP_KEYS_DIR override the file.",
+        "# Generated by `idp config-example`; a test keeps it in step with idp/config.py.",
+        "",
+    ]
+
+    def render(cls: type, section: str) -> None:
+        nested = []
+        if section:
+            lines.append(f"[{section}]")
+            lines.append(f"# {cls.__doc__.strip()}")
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            if dataclasses.is_dataclass(default):
+                nested.append((f, default))
+                continue
+            for doc_line in _wrap(f.metadata["doc"]):
+                lines.append(f"# {doc_line}")
+            lines.append(f"{f.name} = {_toml_value(default)}")
+            lines.append("")
+        for f, default in nested:
+            render(type(default), f.name)
+
+    render(Config, "")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _wrap(text: str, width: int = 96) -> list[str]:
+    words, out, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            out.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    if line:
+        out.append(line)
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    raise TypeError(value)

@@ -1,0 +1,145 @@
+"""The user surface of an authorization request: sign-in, consent, cancel.
+
+A plain HTML form (username, password, submit) so any browser and simple scripts can drive it.
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import AccessDeniedError
+from flask import Blueprint, current_app, g, make_response, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from ..accounts.passwords import verify_password
+from ..oidc.authorize import redirect_error, redirect_origin
+from ..oidc.claims import SCOPE_CLAIMS
+from ..store import audit, clients, consents, kv, users
+from . import interaction, sessions
+
+bp = Blueprint("login", __name__)
+
+SCOPE_DESCRIPTIONS = {
+    "openid": _l("Know who you are (an identifier for your account)"),
+    "profile": _l("Your name, date of birth and username"),
+    "email": _l("Your email address"),
+    "phone": _l("Your mobile number"),
+    "address": _l("Your address"),
+    "national_id": _l("Your identity number (CCCD/CMND)"),
+}
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
+
+
+class ConsentForm(FlaskForm):
+    decision = HiddenField()
+
+
+def _load(iid: str) -> tuple[dict, dict, object]:
+    ix = interaction.load(iid)
+    params = ix["params"]
+    client = clients.get(params.get("client_id"))
+    if client is None:
+        interaction.finish(iid)
+        raise interaction.InteractionExpired(status=400)
+    g.ui_locales = params.get("ui_locales")
+    return ix, params, client
+
+
+def _page(template: str, params: dict, **context):  # noqa: ANN202
+    response = make_response(render_template(template, **context))
+    # The form's POST ends in a redirect to the client; let the browser follow it (CSP 3).
+    response.csp_form_action = redirect_origin(params.get("redirect_uri", ""))
+    return response
+
+
+def _too_many_failures(ip: str | None, username: str) -> bool:
+    cfg = current_app.config["IDP"].login
+    return (kv().count(f"fail-ip:{ip}") >= cfg.max_attempts_per_ip or
+            kv().count(f"fail-user:{users.normalize_username(username)}")
+            >= cfg.max_attempts_per_user)
+
+
+def _count_failure(ip: str | None, username: str) -> None:
+    cfg = current_app.config["IDP"].login
+    kv().incr(f"fail-ip:{ip}", cfg.attempt_window)
+    kv().incr(f"fail-user:{users.normalize_username(username)}", cfg.attempt_window)
+
+
+@bp.route("/interaction/<iid>/login", methods=["GET", "POST"])
+def login(iid: str):  # noqa: ANN201
+    from flask import request
+
+    ix, params, client = _load(iid)
+    form = LoginForm()
+    error = None
+    if request.method == "GET" and params.get("login_hint"):
+        form.username.data = params["login_hint"][:64]
+    if form.validate_on_submit():
+        username = form.username.data.strip()
+        if _too_many_failures(request.remote_addr, username):
+            error = _l("Too many failed sign-in attempts. Please wait a few minutes and try again.")
+            audit.record("login_throttled", username=username[:64], client_id=client.client_id)
+        else:
+            user = users.by_username(username)
+            if verify_password(user.password_hash if user else None, form.password.data) \
+                    and user is not None and user.active:
+                old = sessions.current()
+                if old is not None:
+                    sessions.end(old)
+                cfg = current_app.config["IDP"]
+                session, secret = sessions.start(user.id, ["pwd"], cfg.login.password_acr)
+                interaction.update(iid, ix, login_sid=session.sid)
+                audit.record("login_success", user=user, client_id=client.client_id,
+                             method="password")
+                response = redirect(url_for("oidc.resume", iid=iid))
+                sessions.set_cookie(response, secret)
+                return response
+            _count_failure(request.remote_addr, username)
+            audit.record("login_failure", user=user, username=username[:64],
+                         client_id=client.client_id, method="password")
+            error = _l("Wrong username or password.")
+    elif request.method == "POST":
+        error = _l("Please enter your username and password.")
+    form.password.data = ""
+    status = 200 if error is None else 400
+    return _page("login/login.html", params, form=form, client=client, iid=iid,
+                 error=error), status
+
+
+@bp.route("/interaction/<iid>/consent", methods=["GET", "POST"])
+def consent(iid: str):  # noqa: ANN201
+    from flask import request
+
+    ix, params, client = _load(iid)
+    session = sessions.current()
+    if session is None:
+        return redirect(url_for("login.login", iid=iid))
+    user = users.by_id(session.user_id)
+    scope = client.get_allowed_scope(params.get("scope"))
+    form = ConsentForm()
+    if form.validate_on_submit():
+        if request.form.get("decision") == "allow":
+            consents.grant(user.id, client.client_id, scope)
+            interaction.update(iid, ix, consent_given=True)
+            audit.record("consent_granted", user=user, client_id=client.client_id, scope=scope)
+            return redirect(url_for("oidc.resume", iid=iid))
+        interaction.finish(iid)
+        audit.record("consent_denied", user=user, client_id=client.client_id, scope=scope)
+        return redirect_error(AccessDeniedError("The user denied the request."),
+                              params["redirect_uri"], params.get("state"))
+    scopes = [s for s in SCOPE_CLAIMS if s in scope.split()]
+    return _page("login/consent.html", params, form=form, client=client, iid=iid, user=user,
+                 scopes=[(s, SCOPE_DESCRIPTIONS[s]) for s in scopes])
+
+
+@bp.route("/interaction/<iid>/abort", methods=["POST"])
+def abort(iid: str):  # noqa: ANN201
+    _, params, client = _load(iid)
+    interaction.finish(iid)
+    return redirect_error(AccessDeniedError("The user cancelled the sign-in."),
+                          params["redirect_uri"], params.get("state"))

@@ -1,0 +1,14 @@
+"""The relying-party surface: every OpenID Connect / OAuth 2.0 endpoint of the hub."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import authorize, discovery, jwks, token  # noqa: F401 - modules add their routes
+from .blueprint import bp
+from .server import create_server
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["idp_oauth"] = create_server(app)
+    app.register_blueprint(bp)

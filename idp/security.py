@@ -1,0 +1,54 @@
+"""Small security primitives shared by every surface: digests, random values, headers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from flask import Flask, Response
+
+
+def sha256_hex(value: str) -> str:
+    """Digest for secrets that are random 256-bit values (client secrets, tokens, codes)."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_secret() -> str:
+    """A random 256-bit value, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'{form_action}; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def init_security_headers(app: Flask) -> None:
+    """Headers every answer carries: no framing, no sniffing, no referrer leaks, a strict CSP."""
+
+    https = app.config["IDP"].issuer_is_https
+
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        headers = response.headers
+        # After sign-in the form posts and 302s to the client's redirect URI; browsers apply
+        # form-action to that redirect, so the page sets a wider form-action when needed.
+        extra = getattr(response, "csp_form_action", "")
+        form_action = f" {extra}" if extra else ""
+        headers.setdefault("Content-Security-Policy", CSP.format(form_action=form_action))
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if https:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if response.mimetype == "text/html" or "Cache-Control" not in headers:
+            headers.setdefault("Cache-Control", "no-store")
+        return response

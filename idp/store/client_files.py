@@ -1,0 +1,128 @@
+"""Client systems described as files: one `clients/*.toml` per departmental system.
+
+Secrets are never in these files in the clear: a file gives `client_secret_sha256` (the hex
+digest) or `client_secret_env` (the name of an environment variable holding the secret).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..security import sha256_hex
+from . import clients
+from .db import db
+
+ALLOWED_KEYS = {
+    "client_id", "name", "description", "redirect_uris", "post_logout_redirect_uris",
+    "backchannel_logout_uri", "frontchannel_logout_uri", "token_endpoint_auth_method",
+    "jwks_uri", "jwks", "scope", "first_party", "client_secret_sha256", "client_secret_env",
+    "id_token_signed_response_alg", "disabled",
+}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class ClientFileError(ValueError):
+    pass
+
+
+def check_uri(uri: str) -> str | None:
+    """Why a registered URI is unacceptable, or None: https except loopback, no fragment,
+    no wildcard, an absolute URL."""
+    if not isinstance(uri, str) or len(uri) > 2000:
+        return "not a URL or too long"
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "not a valid URL"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "must be an absolute http(s) URL"
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        return "must use https (plain http is allowed for loopback only)"
+    if parts.fragment or "#" in uri:
+        return "must not contain a fragment"
+    if "*" in uri:
+        return "must not contain wildcards"
+    if any(ord(c) < 33 for c in uri):
+        return "must not contain spaces or control characters"
+    return None
+
+
+def load_file(path: Path) -> dict:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ClientFileError(f"{path}: {exc}") from exc
+    unknown = set(data) - ALLOWED_KEYS
+    if unknown:
+        raise ClientFileError(f"{path}: unknown keys {sorted(unknown)}")
+    for required in ("client_id", "name", "redirect_uris"):
+        if required not in data:
+            raise ClientFileError(f"{path}: missing '{required}'")
+    if not isinstance(data["redirect_uris"], list) or not data["redirect_uris"]:
+        raise ClientFileError(f"{path}: redirect_uris must be a non-empty list")
+    uris = list(data["redirect_uris"]) + list(data.get("post_logout_redirect_uris", []))
+    uris += [data[k] for k in ("backchannel_logout_uri", "frontchannel_logout_uri", "jwks_uri")
+             if data.get(k)]
+    for uri in uris:
+        problem = check_uri(uri)
+        if problem:
+            raise ClientFileError(f"{path}: {uri}: {problem}")
+    method = data.get("token_endpoint_auth_method", "client_secret_basic")
+    if method not in clients.AUTH_METHODS:
+        raise ClientFileError(f"{path}: unknown token_endpoint_auth_method {method}")
+    data["token_endpoint_auth_method"] = method
+    secret_hash = data.pop("client_secret_sha256", None)
+    secret_env = data.pop("client_secret_env", None)
+    if method in ("client_secret_basic", "client_secret_post"):
+        if secret_env:
+            secret = os.environ.get(secret_env)
+            if not secret:
+                raise ClientFileError(f"{path}: environment variable {secret_env} is not set")
+            secret_hash = sha256_hex(secret)
+        if not secret_hash or len(secret_hash) != 64:
+            raise ClientFileError(f"{path}: give client_secret_sha256 (64 hex digits) or "
+                                  "client_secret_env")
+        data["client_secret_hash"] = secret_hash.lower()
+    if method == "private_key_jwt" and not (data.get("jwks_uri") or data.get("jwks")):
+        raise ClientFileError(f"{path}: private_key_jwt needs jwks_uri or jwks")
+    return data
+
+
+def sync_directory(folder: Path) -> list[tuple[str, str, str]]:
+    """Create or update a client per file; returns (file, client_id, created|updated)."""
+    results = []
+    files = sorted(folder.glob("*.toml")) if folder.is_dir() else []
+    loaded = [(path, load_file(path)) for path in files]  # validate all before writing any
+    for path, data in loaded:
+        existing = clients.find(data["client_id"])
+        if existing is None:
+            clients.create(
+                name=data["name"], redirect_uris=data["redirect_uris"],
+                auth_method=data["token_endpoint_auth_method"],
+                post_logout_redirect_uris=data.get("post_logout_redirect_uris", []),
+                backchannel_logout_uri=data.get("backchannel_logout_uri"),
+                frontchannel_logout_uri=data.get("frontchannel_logout_uri"),
+                jwks_uri=data.get("jwks_uri"), jwks=data.get("jwks"),
+                scope=data.get("scope", clients.DEFAULT_SCOPE),
+                first_party=bool(data.get("first_party", False)), client_id=data["client_id"],
+                client_secret_hash=data.get("client_secret_hash"),
+                id_token_alg=data.get("id_token_signed_response_alg"), source="file")
+            action = "created"
+        else:
+            for key in ("name", "description", "redirect_uris", "post_logout_redirect_uris",
+                        "backchannel_logout_uri", "frontchannel_logout_uri",
+                        "token_endpoint_auth_method", "jwks_uri", "jwks", "scope",
+                        "first_party", "client_secret_hash", "disabled"):
+                if key in data:
+                    setattr(existing, key, data[key])
+            if "id_token_signed_response_alg" in data:
+                existing.id_token_signed_response_alg = data["id_token_signed_response_alg"]
+            existing.source = "file"
+            db.session.commit()
+            clients.forget(existing.client_id)
+            action = "updated"
+        results.append((str(path), data["client_id"], action))
+    return results

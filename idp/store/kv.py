@@ -1,0 +1,179 @@
+"""The short-lived store: codes, sessions, interactions, rate limits, replay markers.
+
+One small contract (put / get / take / add / incr / delete), two implementations: Redis in
+production and the SQL database by default, so several workers agree even without Redis.
+Values are JSON objects; every entry has a time to live. ``take`` is atomic: of many concurrent
+callers exactly one gets the value, which is what makes authorization codes single-use.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any, Protocol
+
+import redis
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from ..clock import now_float
+from .models import KvEntry
+
+
+class StoreUnavailable(RuntimeError):
+    """The short-lived store cannot be reached; requests that need it answer 503."""
+
+
+class ShortLivedStore(Protocol):
+    def put(self, key: str, value: dict[str, Any], ttl: float) -> None: ...
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def take(self, key: str) -> dict[str, Any] | None: ...
+
+    def add(self, key: str, value: dict[str, Any], ttl: float) -> bool: ...
+
+    def incr(self, key: str, ttl: float) -> int: ...
+
+    def count(self, key: str) -> int: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def ping(self) -> bool: ...
+
+
+class RedisStore:
+    """Short-lived state in Redis, every key under one prefix and with a TTL."""
+
+    def __init__(self, url: str, prefix: str = "idp:") -> None:
+        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
+                                          health_check_interval=30)
+        self.prefix = prefix
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        self._call(self.redis.set, self._k(key), json.dumps(value), px=_ms(ttl))
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return _load(self._call(self.redis.get, self._k(key)))
+
+    def take(self, key: str) -> dict[str, Any] | None:
+        return _load(self._call(self.redis.getdel, self._k(key)))
+
+    def add(self, key: str, value: dict[str, Any], ttl: float) -> bool:
+        return bool(self._call(self.redis.set, self._k(key), json.dumps(value), px=_ms(ttl),
+                               nx=True))
+
+    def incr(self, key: str, ttl: float) -> int:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self._k(key), 0, px=_ms(ttl), nx=True)
+        pipe.incr(self._k(key))
+        return int(self._call(pipe.execute)[1])
+
+    def count(self, key: str) -> int:
+        value = self._call(self.redis.get, self._k(key))
+        return int(value) if value is not None else 0
+
+    def delete(self, key: str) -> None:
+        self._call(self.redis.delete, self._k(key))
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+
+class SqlStore:
+    """Short-lived state in the `kv_entries` table, committed at once on its own connection.
+
+    Expired rows are invisible to every operation and swept now and then.
+    """
+
+    SWEEP_PROBABILITY = 0.01
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+
+    def _upsert(self, key: str, values: dict[str, Any], only_if_expired: bool, now: float):
+        stmt = self._insert(KvEntry).values(key=key, **values)
+        where = KvEntry.expires_at <= now if only_if_expired else None
+        return stmt.on_conflict_do_update(index_elements=[KvEntry.key],
+                                          set_=values, where=where)
+
+    def _maybe_sweep(self, conn, now: float) -> None:  # noqa: ANN001
+        if random.random() < self.SWEEP_PROBABILITY:
+            conn.execute(delete(KvEntry).where(KvEntry.expires_at <= now))
+
+    def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        now = now_float()
+        values = {"value": json.dumps(value), "counter": 0, "expires_at": now + ttl}
+        with self.engine.begin() as conn:
+            conn.execute(self._upsert(key, values, False, now))
+            self._maybe_sweep(conn, now)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(KvEntry.value).where(
+                KvEntry.key == key, KvEntry.expires_at > now_float())).first()
+        return _load(row[0]) if row else None
+
+    def take(self, key: str) -> dict[str, Any] | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(delete(KvEntry).where(
+                KvEntry.key == key, KvEntry.expires_at > now_float()
+            ).returning(KvEntry.value)).first()
+        return _load(row[0]) if row else None
+
+    def add(self, key: str, value: dict[str, Any], ttl: float) -> bool:
+        now = now_float()
+        values = {"value": json.dumps(value), "counter": 0, "expires_at": now + ttl}
+        with self.engine.begin() as conn:
+            result = conn.execute(self._upsert(key, values, True, now))
+        return result.rowcount == 1
+
+    def incr(self, key: str, ttl: float) -> int:
+        now = now_float()
+        with self.engine.begin() as conn:
+            conn.execute(self._upsert(key, {"value": None, "counter": 0, "expires_at": now + ttl},
+                                      True, now))
+            conn.execute(update(KvEntry).where(KvEntry.key == key)
+                         .values(counter=KvEntry.counter + 1))
+            return int(conn.execute(select(KvEntry.counter).where(KvEntry.key == key)).scalar())
+
+    def count(self, key: str) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(KvEntry.counter).where(
+                KvEntry.key == key, KvEntry.expires_at > now_float())).scalar()
+        return int(value or 0)
+
+    def delete(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(KvEntry).where(KvEntry.key == key))
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            return False
+
+
+def _ms(ttl: float) -> int:
+    return max(1, int(ttl * 1000))
+
+
+def _load(raw: str | bytes | None) -> dict[str, Any] | None:
+    return None if raw is None else json.loads(raw)

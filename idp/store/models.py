@@ -1,0 +1,228 @@
+"""Durable records: users, client systems, tokens, consents, audit events, short-lived entries.
+
+Secrets never stand in the database in the clear: client secrets and tokens are SHA-256
+digests (they are random 256-bit values, so a fast hash is enough), passwords are argon2.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+
+from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
+from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..security import sha256_hex
+from .db import db
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def new_subject() -> str:
+    """A public subject identifier that reveals nothing (not the database id, not the username)."""
+    return str(uuid.uuid4())
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), unique=True, default=new_subject)
+    username: Mapped[str] = mapped_column(String(64))
+    username_normalized: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    phone_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    national_id: Mapped[str | None] = mapped_column(String(12), index=True)
+    birthdate: Mapped[str | None] = mapped_column(String(10))
+    gender: Mapped[str | None] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(String(500))
+    account_type: Mapped[str] = mapped_column(String(16), default="citizen")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=_now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=_now, onupdate=_now)
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"
+
+
+class Client(db.Model, ClientMixin):
+    """A registered departmental system (OAuth 2.0 client / OpenID Connect relying party)."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
+    jwks_uri: Mapped[str | None] = mapped_column(String(2000))
+    jwks: Mapped[dict | None] = mapped_column(JSON)
+    scope: Mapped[str] = mapped_column(String(500))
+    grant_types: Mapped[list] = mapped_column(JSON, default=lambda: [
+        "authorization_code", "refresh_token"])
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16), default="cli")
+    created_at: Mapped[int] = mapped_column(BigInteger, default=_now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=_now, onupdate=_now)
+
+    # Authlib's ClientMixin ------------------------------------------------------------------
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    @property
+    def client_metadata(self) -> dict:
+        return {
+            "post_logout_redirect_uris": list(self.post_logout_redirect_uris or []),
+            "id_token_signed_response_alg": self.id_token_signed_response_alg,
+        }
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # OpenID Connect requires redirect_uri in every request; no default is ever assumed.
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return ""
+        allowed = set(scope_to_list(self.scope))
+        return list_to_scope([s for s in scope_to_list(scope) if s in allowed])
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in (self.redirect_uris or [])
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if not self.client_secret_hash or not isinstance(client_secret, str):
+            return False
+        return hmac.compare_digest(self.client_secret_hash, sha256_hex(client_secret))
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in (self.grant_types or [])
+
+    def allows_scope(self, scope: str) -> bool:
+        return scope in scope_to_list(self.scope)
+
+
+class Token(db.Model, TokenMixin):
+    """One access token and, optionally, its refresh token; `grant_id` ties a family together."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (Index("ix_tokens_grant_id", "grant_id"), Index("ix_tokens_sid", "sid"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(500), default="")
+    grant_id: Mapped[str] = mapped_column(String(64))
+    sid: Mapped[str | None] = mapped_column(String(64))
+    auth_time: Mapped[int | None] = mapped_column(BigInteger)
+    acr: Mapped[str | None] = mapped_column(String(64))
+    amr: Mapped[list | None] = mapped_column(JSON)
+    claims_request: Mapped[dict | None] = mapped_column(JSON)
+    issued_at: Mapped[int] = mapped_column(BigInteger, default=_now)
+    access_expires_at: Mapped[int] = mapped_column(BigInteger)
+    refresh_expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    access_revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    refresh_revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why the refresh token stopped working: "rotated" (reuse then means theft) or "revoked".
+    refresh_revoked_reason: Mapped[str | None] = mapped_column(String(16))
+
+    user: Mapped[User] = relationship(lazy="joined")
+    # Set by lookups: which of the two values the caller presented ("access_token"/"refresh_token").
+    presented_as = None
+
+    # Authlib's TokenMixin; `now` is read from the app clock by the caller when it matters.
+    def check_client(self, client: Client) -> bool:
+        return self.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return self.access_expires_at - self.issued_at
+
+    def is_expired(self) -> bool:
+        from ..clock import now
+
+        return self.access_expires_at <= now()
+
+    def is_revoked(self) -> bool:
+        return self.access_revoked
+
+    def get_user(self) -> User:
+        return self.user
+
+    def get_client(self) -> Client:
+        from . import clients
+
+        return clients.get(self.client_id)
+
+    def is_refresh_expired(self) -> bool:
+        from ..clock import now
+
+        return self.refresh_expires_at is None or self.refresh_expires_at <= now()
+
+
+class Consent(db.Model):
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(500))
+    granted_at: Mapped[int] = mapped_column(BigInteger, default=_now)
+
+    __table_args__ = (db.UniqueConstraint("user_id", "client_id", name="uq_consents_user_client"),)
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"), Index("ix_audit_events_event", "event"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger, default=_now)
+    event: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class KvEntry(db.Model):
+    """Short-lived state when no Redis is configured (see store/kv.py)."""
+
+    __tablename__ = "kv_entries"
+    __table_args__ = (Index("ix_kv_entries_expires_at", "expires_at"),)
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    counter: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Float)

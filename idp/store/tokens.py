@@ -1,0 +1,77 @@
+"""Issued tokens: save, look up by digest, rotate refresh tokens, revoke whole grants."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select, update
+
+from ..clock import now
+from ..security import sha256_hex
+from .db import db
+from .models import Token
+
+
+def save(*, access_token: str, refresh_token: str | None, client_id: str, user_id: int,
+         scope: str, grant_id: str, access_ttl: int, refresh_ttl: int, sid: str | None,
+         auth_time: int | None, acr: str | None, amr: list | None,
+         claims_request: dict | None) -> Token:
+    issued = now()
+    token = Token(
+        access_token_hash=sha256_hex(access_token),
+        refresh_token_hash=sha256_hex(refresh_token) if refresh_token else None,
+        client_id=client_id, user_id=user_id, scope=scope, grant_id=grant_id, sid=sid,
+        auth_time=auth_time, acr=acr, amr=amr, claims_request=claims_request, issued_at=issued,
+        access_expires_at=issued + access_ttl,
+        refresh_expires_at=issued + refresh_ttl if refresh_token else None,
+    )
+    db.session.add(token)
+    db.session.commit()
+    return token
+
+
+def by_access_token(value: str) -> Token | None:
+    if not isinstance(value, str) or not value or len(value) > 512:
+        return None
+    return db.session.scalar(select(Token).where(Token.access_token_hash == sha256_hex(value)))
+
+
+def by_refresh_token(value: str) -> Token | None:
+    if not isinstance(value, str) or not value or len(value) > 512:
+        return None
+    return db.session.scalar(select(Token).where(Token.refresh_token_hash == sha256_hex(value)))
+
+
+def claim_refresh(token: Token) -> bool:
+    """Mark a refresh token as used by rotation; True for exactly one concurrent caller."""
+    result = db.session.execute(
+        update(Token).where(Token.id == token.id, Token.refresh_revoked.is_(False))
+        .values(refresh_revoked=True, refresh_revoked_reason="rotated")
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def revoke_access(token: Token) -> None:
+    db.session.execute(update(Token).where(Token.id == token.id).values(access_revoked=True))
+    db.session.commit()
+
+
+def revoke_grant(grant_id: str, reason: str = "revoked") -> int:
+    """Revoke every access and refresh token of one authorization grant."""
+    result = db.session.execute(
+        update(Token).where(Token.grant_id == grant_id).values(
+            access_revoked=True, refresh_revoked=True,
+            refresh_revoked_reason=reason)
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def revoke_for_sessions(sids: list[str]) -> int:
+    if not sids:
+        return 0
+    result = db.session.execute(
+        update(Token).where(or_(*[Token.sid == sid for sid in sids])).values(
+            access_revoked=True, refresh_revoked=True, refresh_revoked_reason="logout")
+    )
+    db.session.commit()
+    return result.rowcount

@@ -1,0 +1,41 @@
+"""User accounts: lookups and creation."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..accounts.passwords import hash_password
+from .db import db
+from .models import User
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().casefold()
+
+
+def by_username(username: str) -> User | None:
+    if not isinstance(username, str) or not username or len(username) > 64:
+        return None
+    return db.session.scalar(select(User).where(
+        User.username_normalized == normalize_username(username)))
+
+
+def by_id(user_id: int) -> User | None:
+    return db.session.get(User, user_id)
+
+
+def by_subject(subject: str) -> User | None:
+    return db.session.scalar(select(User).where(User.subject == subject))
+
+
+def create(*, username: str, password: str | None, full_name: str | None = None,
+           email: str | None = None, phone: str | None = None, national_id: str | None = None,
+           active: bool = True) -> User:
+    user = User(
+        username=username.strip(), username_normalized=normalize_username(username),
+        password_hash=hash_password(password) if password else None, full_name=full_name,
+        email=email, phone=phone, national_id=national_id, active=active,
+    )
+    db.session.add(user)
+    db.session.commit()
+    return user

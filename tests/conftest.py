@@ -1,0 +1,198 @@
+"""Fixtures: a hub per test on the embedded default (SQLite, SQL store) and on PostgreSQL +
+Redis over real connections; a helper that walks the sign-in journey."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import secrets
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy import text
+
+from idp import create_app
+from idp.clock import FrozenClock
+from idp.config import Config, TokenConfig
+from idp.keys import ensure_keys
+from idp.store import clients as store_clients
+from idp.store import db
+from idp.store import users as store_users
+from idp.store.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get("IDP_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("IDP_TEST_REDIS", "redis://127.0.0.1:6379/0")
+BACKENDS = ["sqlite", "pg"]
+ISSUER = "http://127.0.0.1:8000"
+
+
+@pytest.fixture(scope="session")
+def pg_database_url():
+    """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
+    name = f"idp_test_{uuid.uuid4().hex[:10]}"
+    admin = PG_ADMIN_URL.replace("postgresql://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_config(tmp_path: Path, backend: str, request, **overrides) -> Config:
+    base = dict(issuer=ISSUER, instance_dir=str(tmp_path / "instance"),
+                keys_dir=str(tmp_path / "keys"))
+    if backend == "pg":
+        base["database_url"] = request.getfixturevalue("pg_database_url")
+        base["redis_url"] = REDIS_URL
+        base["redis_key_prefix"] = f"idptest:{uuid.uuid4().hex[:8]}:"
+    base.update(overrides)
+    return Config(**base)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def config(tmp_path, backend, request) -> Config:
+    return make_config(tmp_path, backend, request)
+
+
+@pytest.fixture
+def app(config, clock, backend):
+    if backend == "sqlite":
+        upgrade(config.resolved_database_url)
+    ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
+    app = create_app(config, clock=clock)
+    app.config["TESTING"] = True
+    store_clients.forget()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        if backend == "pg":
+            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+            r = redis.Redis.from_url(REDIS_URL)
+            for key in r.scan_iter(config.redis_key_prefix + "*"):
+                r.delete(key)
+        db.engine.dispose()
+    store_clients.forget()
+
+
+@pytest.fixture
+def web(app):
+    return app.test_client()
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return verifier, challenge.rstrip(b"=").decode()
+
+
+def hidden_inputs(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*type="hidden"[^>]*value="([^"]*)"',
+                           html) + re.findall(
+        r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html))
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+class Hub:
+    """Repeated actions against an in-process hub: register, sign in, consent, exchange."""
+
+    def __init__(self, app, web) -> None:
+        self.app = app
+        self.web = web
+
+    def add_client(self, **kwargs):
+        defaults = dict(name="Hệ thống Một cửa điện tử", redirect_uris=["https://rp.example/cb"],
+                        auth_method="client_secret_basic")
+        defaults.update(kwargs)
+        with self.app.app_context():
+            client, secret = store_clients.create(**defaults)
+            return client.client_id, secret
+
+    def add_user(self, username="citizen01", password="Mật-khẩu-123", **kwargs):
+        with self.app.app_context():
+            user = store_users.create(username=username, password=password, **kwargs)
+            return user.subject
+
+    def authorize(self, **params):
+        return self.web.get("/authorize?" + urlencode(params))
+
+    def login(self, location: str, username="citizen01", password="Mật-khẩu-123"):
+        page = self.web.get(location)
+        assert page.status_code == 200, page.get_data(as_text=True)
+        form = hidden_inputs(page.get_data(as_text=True))
+        form.update(username=username, password=password)
+        return self.web.post(location, data=form)
+
+    def consent(self, location: str, decision="allow"):
+        page = self.web.get(location)
+        form = hidden_inputs(page.get_data(as_text=True))
+        form["decision"] = decision
+        return self.web.post(location, data=form)
+
+    def follow(self, response):
+        """Follow hub-internal redirects; stop at the first one that leaves the hub."""
+        while response.status_code in (302, 303):
+            location = response.headers["Location"]
+            if location.startswith("http") and not location.startswith(ISSUER):
+                return response
+            if "/interaction/" in location:
+                return response
+            response = self.web.get(location)
+        return response
+
+    def sign_in(self, client_id, redirect_uri="https://rp.example/cb", consent=True,
+                username="citizen01", password="Mật-khẩu-123", **params):
+        """Run the whole journey and return the final redirect to the client."""
+        params.setdefault("scope", "openid profile email")
+        params.setdefault("state", secrets.token_urlsafe(8))
+        response = self.authorize(response_type="code", client_id=client_id,
+                                  redirect_uri=redirect_uri, **params)
+        response = self.follow(response)
+        location = response.headers.get("Location", "")
+        if location.endswith("/login"):
+            response = self.follow(self.login(location, username, password))
+            location = response.headers.get("Location", "")
+        if location.endswith("/consent") and consent:
+            response = self.follow(self.consent(location))
+        return response
+
+    def token(self, data: dict, auth: tuple[str, str] | None = None):
+        headers = {}
+        if auth:
+            raw = f"{auth[0]}:{auth[1]}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        return self.web.post("/token", data=data, headers=headers)
+
+    def code_for(self, client_id, **kwargs) -> str:
+        response = self.sign_in(client_id, **kwargs)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        query = query_of(response.headers["Location"])
+        assert "code" in query, query
+        return query["code"]
+
+
+@pytest.fixture
+def hub(app, web) -> Hub:
+    return Hub(app, web)

@@ -44,8 +44,11 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     from .store.db import engine_options
 
     config = config or load_config()
-    app = Flask(__name__, template_folder=str(ROOT / "templates"),
-                static_folder=str(Path(__file__).parent / "static"))
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(Path(__file__).parent / "static"),
+    )
     if not config.issuer_is_https:
         # Authlib refuses plain http unless told; the issuer says whether this is development.
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
@@ -73,11 +76,16 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
 
     db.init_app(app)
     with app.app_context():
-        app.extensions["idp_kv"] = (RedisStore(config.redis_url, config.redis_key_prefix)
-                                    if config.redis_url else SqlStore(db.engine))
+        app.extensions["idp_kv"] = (
+            RedisStore(config.redis_url, config.redis_key_prefix)
+            if config.redis_url
+            else SqlStore(db.engine)
+        )
     app.extensions["idp_keys"] = KeyRing(
-        config.resolved_keys_dir, config.keys_passphrase_env,
-        publish_window=config.tokens.id_token_ttl + 300)
+        config.resolved_keys_dir,
+        config.keys_passphrase_env,
+        publish_window=config.tokens.id_token_ttl + 300,
+    )
 
     i18n.init_app(app)
     csrf.init_app(app)

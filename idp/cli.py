@@ -38,8 +38,12 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="TOML configuration file (default: $IDP_CONFIG, else embedded defaults).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="TOML configuration file (default: $IDP_CONFIG, else embedded defaults).",
+)
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """The provincial sign-in hub (OpenID Connect provider)."""
@@ -74,8 +78,9 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
 
     config = ctx.config
     if not config.issuer_is_https:
-        click.echo("WARNING: issuer is not https; cookies are not Secure. Development only.",
-                   err=True)
+        click.echo(
+            "WARNING: issuer is not https; cookies are not Secure. Development only.", err=True
+        )
     run(config, ctx.config_path, host or config.server.host, port or config.server.port)
 
 
@@ -86,6 +91,7 @@ def config_example() -> None:
 
 
 # Clients ----------------------------------------------------------------------------------
+
 
 @main.group()
 def clients() -> None:
@@ -125,26 +131,42 @@ def _validate_uris(uris: list[str], what: str) -> None:
 @click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
 @click.option("--backchannel-logout-uri")
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
-@click.option("--auth-method", type=click.Choice(
-    ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]))
+@click.option(
+    "--auth-method",
+    type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
+)
 @click.option("--jwks-uri", help="Where the client publishes its keys (private_key_jwt).")
-@click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False),
-              help="The client's public JWKS as a file (private_key_jwt without jwks_uri).")
+@click.option(
+    "--jwks-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The client's public JWKS as a file (private_key_jwt without jwks_uri).",
+)
 @click.option("--scope", default="openid profile email phone address", show_default=True)
 @click.option("--first-party", is_flag=True, help="Skip the consent page for this client.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
-def clients_add(ctx: Context, name: str, redirect_uris: tuple[str, ...],
-                post_logout_uris: tuple[str, ...], backchannel_logout_uri: str | None,
-                public: bool, auth_method: str | None, jwks_uri: str | None,
-                jwks_file: str | None, scope: str, first_party: bool, as_json: bool) -> None:
+def clients_add(
+    ctx: Context,
+    name: str,
+    redirect_uris: tuple[str, ...],
+    post_logout_uris: tuple[str, ...],
+    backchannel_logout_uri: str | None,
+    public: bool,
+    auth_method: str | None,
+    jwks_uri: str | None,
+    jwks_file: str | None,
+    scope: str,
+    first_party: bool,
+    as_json: bool,
+) -> None:
     """Register a client system; prints its client_id and (confidential clients) secret."""
     from .store import clients as store_clients
 
     method = auth_method or ("none" if public else "client_secret_basic")
     if public and method != "none":
-        raise click.BadParameter("a public client authenticates with 'none'",
-                                 param_hint="--auth-method")
+        raise click.BadParameter(
+            "a public client authenticates with 'none'", param_hint="--auth-method"
+        )
     jwks = json.loads(Path(jwks_file).read_text()) if jwks_file else None
     if method == "private_key_jwt" and not (jwks_uri or jwks):
         raise click.BadParameter("private_key_jwt needs --jwks-uri or --jwks-file")
@@ -154,10 +176,16 @@ def clients_add(ctx: Context, name: str, redirect_uris: tuple[str, ...],
         _validate_uris([backchannel_logout_uri], "--backchannel-logout-uri")
     with ctx.app().app_context():
         client, secret = store_clients.create(
-            name=name, redirect_uris=list(redirect_uris), auth_method=method,
+            name=name,
+            redirect_uris=list(redirect_uris),
+            auth_method=method,
             post_logout_redirect_uris=list(post_logout_uris),
-            backchannel_logout_uri=backchannel_logout_uri, jwks_uri=jwks_uri, jwks=jwks,
-            scope=" ".join(scope.split()), first_party=first_party)
+            backchannel_logout_uri=backchannel_logout_uri,
+            jwks_uri=jwks_uri,
+            jwks=jwks,
+            scope=" ".join(scope.split()),
+            first_party=first_party,
+        )
         data = _client_json(client, secret)
     if as_json:
         click.echo(json.dumps(data))
@@ -181,8 +209,9 @@ def clients_list(ctx: Context, as_json: bool) -> None:
         return
     for row in rows:
         state = "disabled" if row["disabled"] else "enabled"
-        click.echo(f"{row['client_id']}\t{state}\t{row['token_endpoint_auth_method']}\t"
-                   f"{row['name']}")
+        click.echo(
+            f"{row['client_id']}\t{state}\t{row['token_endpoint_auth_method']}\t{row['name']}"
+        )
 
 
 def _find_client(client_id: str):  # noqa: ANN202
@@ -242,8 +271,7 @@ def clients_rotate_secret(ctx: Context, client_id: str, as_json: bool) -> None:
 
     with ctx.app().app_context():
         client = _find_client(client_id)
-        if client.token_endpoint_auth_method not in ("client_secret_basic",
-                                                     "client_secret_post"):
+        if client.token_endpoint_auth_method not in ("client_secret_basic", "client_secret_post"):
             raise click.ClickException("this client does not authenticate with a secret")
         secret = store_clients.rotate_secret(client)
         audit.record("client_secret_rotated", username="cli", client_id=client_id)
@@ -254,8 +282,12 @@ def clients_rotate_secret(ctx: Context, client_id: str, as_json: bool) -> None:
 
 
 @clients.command("sync")
-@click.option("--dir", "directory", type=click.Path(file_okay=False),
-              help="Folder of client TOML files (default: clients_dir from config).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Folder of client TOML files (default: clients_dir from config).",
+)
 @pass_ctx
 def clients_sync(ctx: Context, directory: str | None) -> None:
     """Create or update every client system described in clients/*.toml."""
@@ -275,6 +307,7 @@ def clients_sync(ctx: Context, directory: str | None) -> None:
 
 # Users ------------------------------------------------------------------------------------
 
+
 @main.group()
 def users() -> None:
     """Manage local accounts."""
@@ -289,9 +322,16 @@ def users() -> None:
 @click.option("--national-id")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def users_add(ctx: Context, username: str, password: str, full_name: str | None,
-              email: str | None, phone: str | None, national_id: str | None,
-              as_json: bool) -> None:
+def users_add(
+    ctx: Context,
+    username: str,
+    password: str,
+    full_name: str | None,
+    email: str | None,
+    phone: str | None,
+    national_id: str | None,
+    as_json: bool,
+) -> None:
     """Create an active local citizen account."""
     from .accounts.validation import ValidationError, validate_new_user
     from .store import audit
@@ -299,9 +339,14 @@ def users_add(ctx: Context, username: str, password: str, full_name: str | None,
 
     with ctx.app().app_context():
         try:
-            fields = validate_new_user(username=username, password=password,
-                                       full_name=full_name, email=email, phone=phone,
-                                       national_id=national_id)
+            fields = validate_new_user(
+                username=username,
+                password=password,
+                full_name=full_name,
+                email=email,
+                phone=phone,
+                national_id=national_id,
+            )
         except ValidationError as exc:
             raise click.ClickException(str(exc)) from exc
         user = store_users.create(**fields)
@@ -314,6 +359,7 @@ def users_add(ctx: Context, username: str, password: str, full_name: str | None,
 
 
 # Keys -------------------------------------------------------------------------------------
+
 
 @main.group()
 def keys() -> None:
@@ -335,8 +381,7 @@ def keys_list(ctx: Context, as_json: bool) -> None:
     rows = []
     for meta in read_metadata(config.resolved_keys_dir):
         retired = meta.get("retired_at")
-        state = "active" if not retired else (
-            "published" if retired + window >= now else "expired")
+        state = "active" if not retired else ("published" if retired + window >= now else "expired")
         rows.append({**meta, "state": state})
     if as_json:
         click.echo(json.dumps(rows))
@@ -346,8 +391,12 @@ def keys_list(ctx: Context, as_json: bool) -> None:
 
 
 @keys.command("rotate")
-@click.option("--alg", type=click.Choice(["RS256", "ES256"]), multiple=True,
-              help="Rotate only these algorithms (default: all).")
+@click.option(
+    "--alg",
+    type=click.Choice(["RS256", "ES256"]),
+    multiple=True,
+    help="Rotate only these algorithms (default: all).",
+)
 @pass_ctx
 def keys_rotate(ctx: Context, alg: tuple[str, ...]) -> None:
     """Add new signing keys that sign from now on; retired keys stay published until every
@@ -355,8 +404,7 @@ def keys_rotate(ctx: Context, alg: tuple[str, ...]) -> None:
     from .keys import SUPPORTED_ALGS, prune, rotate
 
     config = ctx.config
-    new = rotate(config.resolved_keys_dir, config.keys_passphrase_env,
-                 tuple(alg) or SUPPORTED_ALGS)
+    new = rotate(config.resolved_keys_dir, config.keys_passphrase_env, tuple(alg) or SUPPORTED_ALGS)
     removed = prune(config.resolved_keys_dir, config.tokens.id_token_ttl + 300)
     for kid in new:
         click.echo(f"new signing key: {kid}")

@@ -57,9 +57,7 @@ class SessionConfig:
     """The single sign-on session kept by the hub."""
 
     cookie_name: str = option("idp_sso", "Name of the SSO session cookie.")
-    idle_timeout: int = option(
-        2 * 3600, "Seconds of inactivity after which the SSO session ends."
-    )
+    idle_timeout: int = option(2 * 3600, "Seconds of inactivity after which the SSO session ends.")
     absolute_timeout: int = option(
         12 * 3600, "Seconds after sign-in after which the SSO session ends regardless of activity."
     )
@@ -202,8 +200,9 @@ def _coerce(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
-def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
-                ) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> Config:
     """Load the TOML file (if any), then apply the IDP_* environment overrides."""
     env = dict(os.environ if env is None else env)
     path = path or env.get("IDP_CONFIG") or None
@@ -226,8 +225,12 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
 
 def validate(config: Config) -> None:
     """Reject settings that would make the hub unsafe or broken."""
-    if not config.issuer.startswith(("https://", "http://")) or "#" in config.issuer \
-            or "?" in config.issuer or config.issuer.endswith("/"):
+    if (
+        not config.issuer.startswith(("https://", "http://"))
+        or "#" in config.issuer
+        or "?" in config.issuer
+        or config.issuer.endswith("/")
+    ):
         raise ConfigError("issuer must be an http(s) URL without query, fragment or trailing /")
     if not 1 <= config.tokens.code_ttl <= 60:
         raise ConfigError("tokens.code_ttl must be between 1 and 60 seconds")

@@ -35,18 +35,24 @@ class IdpError(Exception):
 
 
 class InvalidClientPage(IdpError):
-    message = _l("The service that sent you here is not registered with the sign-in hub, "
-                 "or it is disabled. Please go back and contact that service.")
+    message = _l(
+        "The service that sent you here is not registered with the sign-in hub, "
+        "or it is disabled. Please go back and contact that service."
+    )
 
 
 class InvalidRedirectPage(IdpError):
-    message = _l("The service that sent you here gave a return address that is not registered. "
-                 "For your safety you were not sent back. Please contact that service.")
+    message = _l(
+        "The service that sent you here gave a return address that is not registered. "
+        "For your safety you were not sent back. Please contact that service."
+    )
 
 
 class InteractionExpired(IdpError):
-    message = _l("This sign-in took too long or was already finished. Please go back to the "
-                 "service and start again.")
+    message = _l(
+        "This sign-in took too long or was already finished. Please go back to the "
+        "service and start again."
+    )
 
 
 def wants_json() -> bool:
@@ -64,16 +70,25 @@ def init_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def handle_csrf(error: CSRFError):  # noqa: ANN202
-        return error_page(_l("The form expired or was sent from another site. "
-                             "Please go back, reload the page and try again."), 400)
+        return error_page(
+            _l(
+                "The form expired or was sent from another site. "
+                "Please go back, reload the page and try again."
+            ),
+            400,
+        )
 
     @app.errorhandler(StoreUnavailable)
     def handle_store_down(error: StoreUnavailable):  # noqa: ANN202
         log.error("short-lived store unavailable: %s", error)
         if wants_json():
             return _json_error("temporarily_unavailable", "Try again later.", 503)
-        return error_page(_l("The sign-in service is temporarily unavailable. "
-                             "Please try again in a few minutes."), 503)
+        return error_page(
+            _l(
+                "The sign-in service is temporarily unavailable. Please try again in a few minutes."
+            ),
+            503,
+        )
 
     @app.errorhandler(HTTPException)
     def handle_http(error: HTTPException):  # noqa: ANN202

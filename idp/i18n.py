@@ -25,10 +25,16 @@ def select_locale() -> str:
     lang = request.args.get("lang")
     if lang in SUPPORTED:
         return lang
-    return (_from_ui_locales(g.get("ui_locales")) or _from_ui_locales(
-        request.args.get("ui_locales")) or (request.cookies.get(LANG_COOKIE)
-        if request.cookies.get(LANG_COOKIE) in SUPPORTED else None)
-        or current_app.config["IDP"].ui.default_locale)
+    return (
+        _from_ui_locales(g.get("ui_locales"))
+        or _from_ui_locales(request.args.get("ui_locales"))
+        or (
+            request.cookies.get(LANG_COOKIE)
+            if request.cookies.get(LANG_COOKIE) in SUPPORTED
+            else None
+        )
+        or current_app.config["IDP"].ui.default_locale
+    )
 
 
 def init_app(app: Flask) -> None:
@@ -40,8 +46,14 @@ def init_app(app: Flask) -> None:
     def remember_language(response):  # noqa: ANN001, ANN202
         lang = request.args.get("lang")
         if lang in SUPPORTED and request.cookies.get(LANG_COOKIE) != lang:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax",
-                                secure=app.config["IDP"].issuer_is_https, httponly=True)
+            response.set_cookie(
+                LANG_COOKIE,
+                lang,
+                max_age=365 * 24 * 3600,
+                samesite="Lax",
+                secure=app.config["IDP"].issuer_is_https,
+                httponly=True,
+            )
         return response
 
     @app.context_processor
@@ -52,5 +64,8 @@ def init_app(app: Flask) -> None:
             args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
             return request.path + "?" + urlencode([*args, ("lang", lang)])
 
-        return {"current_lang": str(get_locale()), "province": app.config["IDP"].ui,
-                "lang_url": lang_url}
+        return {
+            "current_lang": str(get_locale()),
+            "province": app.config["IDP"].ui,
+            "lang_url": lang_url,
+        }

@@ -47,23 +47,31 @@ def _passphrase(env_name: str) -> bytes | None:
     return value.encode() if value else None
 
 
-def generate_key(keys_dir: Path, alg: str, passphrase: bytes | None, now: int | None = None
-                 ) -> str:
+def generate_key(keys_dir: Path, alg: str, passphrase: bytes | None, now: int | None = None) -> str:
     """Write a new private key and its metadata; returns the kid."""
     if alg not in SUPPORTED_ALGS:
         raise SigningKeyError(f"unsupported algorithm {alg}")
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     now = int(time.time()) if now is None else now
     kid = f"{alg.lower()}-{time.strftime('%Y%m%d', time.gmtime(now))}-{secrets.token_hex(4)}"
-    private = (rsa.generate_private_key(public_exponent=65537, key_size=2048) if alg == "RS256"
-               else ec.generate_private_key(ec.SECP256R1()))
-    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
-                  else serialization.NoEncryption())
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                encryption)
+    private = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if alg == "RS256"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    encryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
     _write_private(keys_dir / f"{kid}.pem", pem)
-    _write_private(keys_dir / f"{kid}.json", json.dumps(
-        {"kid": kid, "alg": alg, "created_at": now, "retired_at": None}).encode())
+    _write_private(
+        keys_dir / f"{kid}.json",
+        json.dumps({"kid": kid, "alg": alg, "created_at": now, "retired_at": None}).encode(),
+    )
     return kid
 
 
@@ -92,12 +100,16 @@ def read_metadata(keys_dir: Path) -> list[dict]:
 def ensure_keys(keys_dir: Path, passphrase_env: str) -> list[str]:
     """Create one key per supported algorithm where none is active; returns the new kids."""
     active = {m["alg"] for m in read_metadata(keys_dir) if not m.get("retired_at")}
-    return [generate_key(keys_dir, alg, _passphrase(passphrase_env))
-            for alg in SUPPORTED_ALGS if alg not in active]
+    return [
+        generate_key(keys_dir, alg, _passphrase(passphrase_env))
+        for alg in SUPPORTED_ALGS
+        if alg not in active
+    ]
 
 
-def rotate(keys_dir: Path, passphrase_env: str, algs: tuple[str, ...] = SUPPORTED_ALGS
-           ) -> list[str]:
+def rotate(
+    keys_dir: Path, passphrase_env: str, algs: tuple[str, ...] = SUPPORTED_ALGS
+) -> list[str]:
     """Retire the active key of each algorithm and add a new one that signs from now on."""
     now = int(time.time())
     new = [generate_key(keys_dir, alg, _passphrase(passphrase_env), now) for alg in algs]
@@ -146,8 +158,9 @@ class KeyRing:
             try:
                 mtime = self.keys_dir.stat().st_mtime_ns
             except FileNotFoundError as exc:
-                raise SigningKeyError(f"keys folder {self.keys_dir} does not exist; run `idp init`"
-                                ) from exc
+                raise SigningKeyError(
+                    f"keys folder {self.keys_dir} does not exist; run `idp init`"
+                ) from exc
             if mtime == self._mtime and self._keys:
                 return
             loaded: dict[str, SigningKey] = {}
@@ -156,20 +169,23 @@ class KeyRing:
                 kid = meta["kid"]
                 cached = self._keys.get(kid)
                 if cached is not None:
-                    loaded[kid] = SigningKey(kid, meta["alg"], meta["created_at"],
-                                             meta.get("retired_at"), cached.key)
+                    loaded[kid] = SigningKey(
+                        kid, meta["alg"], meta["created_at"], meta.get("retired_at"), cached.key
+                    )
                     continue
                 pem_path = self.keys_dir / f"{kid}.pem"
                 try:
-                    private = serialization.load_pem_private_key(pem_path.read_bytes(),
-                                                                 passphrase)
+                    private = serialization.load_pem_private_key(pem_path.read_bytes(), passphrase)
                 except (OSError, ValueError, TypeError) as exc:
                     raise SigningKeyError(f"cannot load signing key {pem_path}: {exc}") from exc
                 key_cls = RSAKey if meta["alg"] == "RS256" else ECKey
-                loaded[kid] = SigningKey(kid, meta["alg"], meta["created_at"],
-                                         meta.get("retired_at"), key_cls.import_key(
-                                             private, {"kid": kid, "alg": meta["alg"],
-                                                       "use": "sig"}))
+                loaded[kid] = SigningKey(
+                    kid,
+                    meta["alg"],
+                    meta["created_at"],
+                    meta.get("retired_at"),
+                    key_cls.import_key(private, {"kid": kid, "alg": meta["alg"], "use": "sig"}),
+                )
             self._keys = loaded
             self._mtime = mtime
             self._jwks_cache = None
@@ -185,9 +201,14 @@ class KeyRing:
     def published(self, now: int | None = None) -> list[SigningKey]:
         self._refresh()
         now = int(time.time()) if now is None else now
-        return sorted((k for k in self._keys.values()
-                       if not k.retired_at or k.retired_at + self.publish_window >= now),
-                      key=lambda k: (k.retired_at is not None, -k.created_at, k.kid))
+        return sorted(
+            (
+                k
+                for k in self._keys.values()
+                if not k.retired_at or k.retired_at + self.publish_window >= now
+            ),
+            key=lambda k: (k.retired_at is not None, -k.created_at, k.kid),
+        )
 
     def jwks(self) -> dict:
         """The public JWKS document, rebuilt when keys change or a retired key ages out."""

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 
 
 def sha256_hex(value: str) -> str:
@@ -34,6 +34,19 @@ def init_security_headers(app: Flask) -> None:
     """Headers every answer carries: no framing, no sniffing, no referrer leaks, a strict CSP."""
 
     https = app.config["IDP"].issuer_is_https
+
+    @app.before_request
+    def refuse_nul_bytes() -> None:
+        """No parameter of the hub may contain NUL; PostgreSQL text cannot store it either."""
+        if "\x00" in request.path:
+            abort(404)
+        sources = [request.args]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            sources.append(request.form)
+        for source in sources:
+            for key, value in source.items(multi=True):
+                if "\x00" in key or "\x00" in value:
+                    abort(400)
 
     @app.after_request
     def add_headers(response: Response) -> Response:

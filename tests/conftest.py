@@ -15,11 +15,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import psycopg
 import pytest
 import redis
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from idp import create_app
 from idp.clock import FrozenClock
-from idp.config import Config, TokenConfig
+from idp.config import Config
 from idp.keys import ensure_keys
 from idp.store import clients as store_clients
 from idp.store import db
@@ -47,8 +47,9 @@ def pg_database_url():
 
 
 def make_config(tmp_path: Path, backend: str, request, **overrides) -> Config:
-    base = dict(issuer=ISSUER, instance_dir=str(tmp_path / "instance"),
-                keys_dir=str(tmp_path / "keys"))
+    base = dict(
+        issuer=ISSUER, instance_dir=str(tmp_path / "instance"), keys_dir=str(tmp_path / "keys")
+    )
     if backend == "pg":
         base["database_url"] = request.getfixturevalue("pg_database_url")
         base["redis_url"] = REDIS_URL
@@ -83,15 +84,22 @@ def app(config, clock, backend):
     yield app
     with app.app_context():
         db.session.remove()
-        if backend == "pg":
-            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            db.session.commit()
-            r = redis.Redis.from_url(REDIS_URL)
-            for key in r.scan_iter(config.redis_key_prefix + "*"):
-                r.delete(key)
         db.engine.dispose()
+    if backend == "pg":
+        reset_pg(config)
     store_clients.forget()
+
+
+def reset_pg(config: Config) -> None:
+    """Empty the shared test database and this test's Redis keys."""
+    engine = create_engine(config.resolved_database_url)
+    with engine.begin() as conn:
+        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    r = redis.Redis.from_url(REDIS_URL)
+    for key in r.scan_iter(config.redis_key_prefix + "*"):
+        r.delete(key)
 
 
 @pytest.fixture
@@ -106,9 +114,10 @@ def pkce_pair() -> tuple[str, str]:
 
 
 def hidden_inputs(html: str) -> dict[str, str]:
-    return dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*type="hidden"[^>]*value="([^"]*)"',
-                           html) + re.findall(
-        r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html))
+    return dict(
+        re.findall(r'<input[^>]*name="([^"]+)"[^>]*type="hidden"[^>]*value="([^"]*)"', html)
+        + re.findall(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html)
+    )
 
 
 def query_of(location: str) -> dict[str, str]:
@@ -123,8 +132,11 @@ class Hub:
         self.web = web
 
     def add_client(self, **kwargs):
-        defaults = dict(name="Hệ thống Một cửa điện tử", redirect_uris=["https://rp.example/cb"],
-                        auth_method="client_secret_basic")
+        defaults = dict(
+            name="Hệ thống Một cửa điện tử",
+            redirect_uris=["https://rp.example/cb"],
+            auth_method="client_secret_basic",
+        )
         defaults.update(kwargs)
         with self.app.app_context():
             client, secret = store_clients.create(**defaults)
@@ -162,13 +174,21 @@ class Hub:
             response = self.web.get(location)
         return response
 
-    def sign_in(self, client_id, redirect_uri="https://rp.example/cb", consent=True,
-                username="citizen01", password="Mật-khẩu-123", **params):
+    def sign_in(
+        self,
+        client_id,
+        redirect_uri="https://rp.example/cb",
+        consent=True,
+        username="citizen01",
+        password="Mật-khẩu-123",
+        **params,
+    ):
         """Run the whole journey and return the final redirect to the client."""
         params.setdefault("scope", "openid profile email")
         params.setdefault("state", secrets.token_urlsafe(8))
-        response = self.authorize(response_type="code", client_id=client_id,
-                                  redirect_uri=redirect_uri, **params)
+        response = self.authorize(
+            response_type="code", client_id=client_id, redirect_uri=redirect_uri, **params
+        )
         response = self.follow(response)
         location = response.headers.get("Location", "")
         if location.endswith("/login"):

@@ -34,14 +34,21 @@ def normalize_phone(phone: str) -> str:
     return digits
 
 
-def validate_new_user(*, username: str, password: str | None, full_name: str | None = None,
-                      email: str | None = None, phone: str | None = None,
-                      national_id: str | None = None) -> dict:
+def validate_new_user(
+    *,
+    username: str,
+    password: str | None,
+    full_name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    national_id: str | None = None,
+) -> dict:
     """Checked and normalised fields for `users.create`; raises ValidationError."""
     if not USERNAME_RE.fullmatch(username or ""):
         raise ValidationError("username", "6-32 characters: letters, digits, '.' or '_'")
-    if db.session.scalar(select(User.id).where(
-            User.username_normalized == normalize_username(username))):
+    if db.session.scalar(
+        select(User.id).where(User.username_normalized == normalize_username(username))
+    ):
         raise ValidationError("username", "already taken")
     if password is not None and not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         raise ValidationError("password", f"must be {MIN_LENGTH} to {MAX_LENGTH} characters")
@@ -52,7 +59,10 @@ def validate_new_user(*, username: str, password: str | None, full_name: str | N
     if national_id is not None and not re.fullmatch(r"\d{9}|\d{12}", national_id):
         raise ValidationError("national_id", "must be 12 digits (CCCD) or 9 digits (CMND)")
     return {
-        "username": username, "password": password,
-        "full_name": full_name.strip() if full_name else None, "email": email,
-        "phone": normalize_phone(phone) if phone else None, "national_id": national_id,
+        "username": username,
+        "password": password,
+        "full_name": full_name.strip() if full_name else None,
+        "email": email,
+        "phone": normalize_phone(phone) if phone else None,
+        "national_id": national_id,
     }

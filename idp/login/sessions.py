@@ -58,8 +58,16 @@ def start(user_id: int, amr: list[str], acr: str) -> tuple[SsoSession, str]:
     """Create a session; returns it and the cookie secret to hand to the browser."""
     secret = secrets.token_urlsafe(32)
     at = now()
-    session = SsoSession(sid=secrets.token_urlsafe(16), user_id=user_id, auth_time=at, amr=amr,
-                         acr=acr, created_at=at, last_seen=at, key=sha256_hex(secret))
+    session = SsoSession(
+        sid=secrets.token_urlsafe(16),
+        user_id=user_id,
+        auth_time=at,
+        amr=amr,
+        acr=acr,
+        created_at=at,
+        last_seen=at,
+        key=sha256_hex(secret),
+    )
     _save(session, at)
     return session, secret
 
@@ -76,8 +84,10 @@ def current() -> SsoSession | None:
     session = SsoSession(key=key, **record)
     at = now()
     cfg = _config()
-    if at >= session.created_at + cfg.absolute_timeout or \
-            at >= session.last_seen + cfg.idle_timeout:
+    if (
+        at >= session.created_at + cfg.absolute_timeout
+        or at >= session.last_seen + cfg.idle_timeout
+    ):
         end(session)
         return None
     return session
@@ -99,12 +109,22 @@ def end(session: SsoSession) -> None:
 def set_cookie(response: Response, secret: str) -> None:
     config = current_app.config["IDP"]
     response.set_cookie(
-        config.session.cookie_name, secret, max_age=config.session.absolute_timeout,
-        httponly=True, secure=config.issuer_is_https, samesite="Lax", path="/",
+        config.session.cookie_name,
+        secret,
+        max_age=config.session.absolute_timeout,
+        httponly=True,
+        secure=config.issuer_is_https,
+        samesite="Lax",
+        path="/",
     )
 
 
 def clear_cookie(response: Response) -> None:
     config = current_app.config["IDP"]
-    response.delete_cookie(config.session.cookie_name, path="/", httponly=True,
-                           secure=config.issuer_is_https, samesite="Lax")
+    response.delete_cookie(
+        config.session.cookie_name,
+        path="/",
+        httponly=True,
+        secure=config.issuer_is_https,
+        samesite="Lax",
+    )

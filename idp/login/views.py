@@ -59,9 +59,11 @@ def _page(template: str, params: dict, **context):  # noqa: ANN202
 
 def _too_many_failures(ip: str | None, username: str) -> bool:
     cfg = current_app.config["IDP"].login
-    return (kv().count(f"fail-ip:{ip}") >= cfg.max_attempts_per_ip or
-            kv().count(f"fail-user:{users.normalize_username(username)}")
-            >= cfg.max_attempts_per_user)
+    return (
+        kv().count(f"fail-ip:{ip}") >= cfg.max_attempts_per_ip
+        or kv().count(f"fail-user:{users.normalize_username(username)}")
+        >= cfg.max_attempts_per_user
+    )
 
 
 def _count_failure(ip: str | None, username: str) -> None:
@@ -86,29 +88,37 @@ def login(iid: str):  # noqa: ANN201
             audit.record("login_throttled", username=username[:64], client_id=client.client_id)
         else:
             user = users.by_username(username)
-            if verify_password(user.password_hash if user else None, form.password.data) \
-                    and user is not None and user.active:
+            if (
+                verify_password(user.password_hash if user else None, form.password.data)
+                and user is not None
+                and user.active
+            ):
                 old = sessions.current()
                 if old is not None:
                     sessions.end(old)
                 cfg = current_app.config["IDP"]
                 session, secret = sessions.start(user.id, ["pwd"], cfg.login.password_acr)
                 interaction.update(iid, ix, login_sid=session.sid)
-                audit.record("login_success", user=user, client_id=client.client_id,
-                             method="password")
+                audit.record(
+                    "login_success", user=user, client_id=client.client_id, method="password"
+                )
                 response = redirect(url_for("oidc.resume", iid=iid))
                 sessions.set_cookie(response, secret)
                 return response
             _count_failure(request.remote_addr, username)
-            audit.record("login_failure", user=user, username=username[:64],
-                         client_id=client.client_id, method="password")
+            audit.record(
+                "login_failure",
+                user=user,
+                username=username[:64],
+                client_id=client.client_id,
+                method="password",
+            )
             error = _l("Wrong username or password.")
     elif request.method == "POST":
         error = _l("Please enter your username and password.")
     form.password.data = ""
     status = 200 if error is None else 400
-    return _page("login/login.html", params, form=form, client=client, iid=iid,
-                 error=error), status
+    return _page("login/login.html", params, form=form, client=client, iid=iid, error=error), status
 
 
 @bp.route("/interaction/<iid>/consent", methods=["GET", "POST"])
@@ -130,16 +140,29 @@ def consent(iid: str):  # noqa: ANN201
             return redirect(url_for("oidc.resume", iid=iid))
         interaction.finish(iid)
         audit.record("consent_denied", user=user, client_id=client.client_id, scope=scope)
-        return redirect_error(AccessDeniedError("The user denied the request."),
-                              params["redirect_uri"], params.get("state"))
+        return redirect_error(
+            AccessDeniedError("The user denied the request."),
+            params["redirect_uri"],
+            params.get("state"),
+        )
     scopes = [s for s in SCOPE_CLAIMS if s in scope.split()]
-    return _page("login/consent.html", params, form=form, client=client, iid=iid, user=user,
-                 scopes=[(s, SCOPE_DESCRIPTIONS[s]) for s in scopes])
+    return _page(
+        "login/consent.html",
+        params,
+        form=form,
+        client=client,
+        iid=iid,
+        user=user,
+        scopes=[(s, SCOPE_DESCRIPTIONS[s]) for s in scopes],
+    )
 
 
 @bp.route("/interaction/<iid>/abort", methods=["POST"])
 def abort(iid: str):  # noqa: ANN201
     _, params, client = _load(iid)
     interaction.finish(iid)
-    return redirect_error(AccessDeniedError("The user cancelled the sign-in."),
-                          params["redirect_uri"], params.get("state"))
+    return redirect_error(
+        AccessDeniedError("The user cancelled the sign-in."),
+        params["redirect_uri"],
+        params.get("state"),
+    )

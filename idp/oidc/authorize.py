@@ -59,8 +59,11 @@ def check_client(params: dict[str, str], repeated: set[str]) -> tuple[Client, st
     if client is None:
         raise InvalidClientPage()
     redirect_uri = params.get("redirect_uri")
-    if "redirect_uri" in repeated or not redirect_uri or not client.check_redirect_uri(
-            redirect_uri):
+    if (
+        "redirect_uri" in repeated
+        or not redirect_uri
+        or not client.check_redirect_uri(redirect_uri)
+    ):
         raise InvalidRedirectPage()
     return client, redirect_uri
 
@@ -79,8 +82,11 @@ def redirect_error(error: OAuth2Error, redirect_uri: str, state: str | None):  #
 def check_id_token_hint(hint: str, client: Client) -> dict:
     """The hint must be an ID token this hub issued to this client; expiry does not matter."""
     try:
-        token = jwt.decode(hint, current_app.extensions["idp_keys"].verification_keyset(),
-                           algorithms=["RS256", "ES256"])
+        token = jwt.decode(
+            hint,
+            current_app.extensions["idp_keys"].verification_keyset(),
+            algorithms=["RS256", "ES256"],
+        )
     except (JoseError, ValueError, TypeError) as exc:
         raise InvalidRequestError("Invalid 'id_token_hint'.") from exc
     claims = token.claims
@@ -91,8 +97,13 @@ def check_id_token_hint(hint: str, client: Client) -> dict:
     return claims
 
 
-def needs_login(params: dict[str, str], session: sessions.SsoSession | None,
-                user: User | None, client: Client, ix: dict | None) -> bool:
+def needs_login(
+    params: dict[str, str],
+    session: sessions.SsoSession | None,
+    user: User | None,
+    client: Client,
+    ix: dict | None,
+) -> bool:
     """Whether the user must (re)authenticate before a code may be issued."""
     if session is None or user is None:
         return True
@@ -111,8 +122,9 @@ def needs_login(params: dict[str, str], session: sessions.SsoSession | None,
     return False
 
 
-def needs_consent(params: dict[str, str], user: User, client: Client, scope: str,
-                  ix: dict | None) -> bool:
+def needs_consent(
+    params: dict[str, str], user: User, client: Client, scope: str, ix: dict | None
+) -> bool:
     if client.first_party:
         return False
     if ix is not None and ix.get("consent_given"):
@@ -122,20 +134,28 @@ def needs_consent(params: dict[str, str], user: User, client: Client, scope: str
     return not consents.covers(user.id, client.client_id, scope)
 
 
-def authorize_request(params: dict[str, str], repeated: set[str], iid: str | None = None,
-                      ix: dict | None = None):  # noqa: ANN201
+def authorize_request(
+    params: dict[str, str], repeated: set[str], iid: str | None = None, ix: dict | None = None
+):  # noqa: ANN201
     client, redirect_uri = check_client(params, repeated)
     state = params.get("state")
     server = current_app.extensions["idp_oauth"]
     if repeated:
-        return redirect_error(InvalidRequestError(
-            "Parameters may not be repeated: " + ", ".join(sorted(repeated))[:200]),
-            redirect_uri, state)
+        return redirect_error(
+            InvalidRequestError(
+                "Parameters may not be repeated: " + ", ".join(sorted(repeated))[:200]
+            ),
+            redirect_uri,
+            state,
+        )
 
     response_type = params.get("response_type")
     if response_type != "code":
-        error = (UnsupportedResponseTypeError("", "Only response_type=code is supported.")
-                 if response_type else InvalidRequestError("Missing 'response_type'."))
+        error = (
+            UnsupportedResponseTypeError("", "Only response_type=code is supported.")
+            if response_type
+            else InvalidRequestError("Missing 'response_type'.")
+        )
         return redirect_error(error, redirect_uri, state)
 
     session = sessions.current()

@@ -26,7 +26,8 @@ SUPPORTED_SCOPES = tuple(SCOPE_CLAIMS)
 CLAIM_SCOPE = {claim: scope for scope, claims in SCOPE_CLAIMS.items() for claim in claims}
 SUPPORTED_CLAIMS = sorted(
     {"iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash"}
-    | set(CLAIM_SCOPE))
+    | set(CLAIM_SCOPE)
+)
 
 MAX_CLAIMS_PARAM = 4096
 
@@ -71,15 +72,16 @@ def _value(user: User, claim: str) -> Any:
     return None
 
 
-def user_claims(user: User, scope: str, client: Client, requested: dict | None = None
-                ) -> dict[str, Any]:
+def user_claims(
+    user: User, scope: str, client: Client, requested: dict | None = None
+) -> dict[str, Any]:
     """Claims for the granted scope, plus individually requested ones the client may see."""
     granted = set(scope_to_list(scope) or [])
     names: list[str] = []
     for s in SUPPORTED_SCOPES:
         if s in granted:
             names.extend(SCOPE_CLAIMS[s])
-    for claim in (requested or {}):
+    for claim in requested or {}:
         owner = CLAIM_SCOPE.get(claim)
         if owner and client.allows_scope(owner) and claim not in names:
             names.append(claim)
@@ -102,15 +104,16 @@ def parse_claims_parameter(raw: str | None) -> dict | None:
     except ValueError:
         raise InvalidRequestError("The 'claims' parameter is not valid JSON.") from None
     if not isinstance(data, dict) or set(data) - {"userinfo", "id_token"}:
-        raise InvalidRequestError("The 'claims' parameter must be an object with 'userinfo' "
-                                  "and/or 'id_token' members.")
+        raise InvalidRequestError(
+            "The 'claims' parameter must be an object with 'userinfo' and/or 'id_token' members."
+        )
     out: dict[str, dict] = {}
     for member, claims in data.items():
         if claims is None:
             continue
         if not isinstance(claims, dict):
             raise InvalidRequestError(f"'claims.{member}' must be an object.")
-        for name, spec in claims.items():
+        for spec in claims.values():
             if spec is not None and not isinstance(spec, dict):
                 raise InvalidRequestError("Each requested claim must be null or an object.")
         out[member] = {name: spec for name, spec in claims.items() if isinstance(name, str)}

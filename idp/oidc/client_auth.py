@@ -14,6 +14,7 @@ import time
 
 import requests
 from authlib.oauth2.rfc6749 import InvalidClientError
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import current_app
 from joserfc.errors import JoseError
@@ -38,8 +39,7 @@ def fetch_jwks(uri: str, force: bool = False) -> dict:
     if hit and not force and time.monotonic() - hit[0] < JWKS_CACHE_SECONDS:
         return hit[1]
     try:
-        response = requests.get(uri, timeout=JWKS_FETCH_TIMEOUT, allow_redirects=False,
-                                stream=True)
+        response = requests.get(uri, timeout=JWKS_FETCH_TIMEOUT, allow_redirects=False, stream=True)
         response.raise_for_status()
         body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
         if len(body) > MAX_JWKS_BYTES:
@@ -55,6 +55,15 @@ def fetch_jwks(uri: str, force: bool = False) -> dict:
     return data
 
 
+def safe_client_secret_basic(query_client, request):  # noqa: ANN001, ANN201
+    """Authlib's client_secret_basic, but credentials that are not UTF-8 fail authentication
+    instead of raising (RFC 6749 §2.3.1 wants them form-encoded UTF-8)."""
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
 class PrivateKeyJwtAuth(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
@@ -68,8 +77,11 @@ class PrivateKeyJwtAuth(JWTBearerClientAssertion):
     def validate_jti(self, claims: dict, jti: str) -> bool:
         if not isinstance(jti, str) or len(jti) > 256:
             return False
-        lifetime = int(claims.get("exp", 0)) - now() + self.leeway if isinstance(
-            claims.get("exp"), int) else 0
+        lifetime = (
+            int(claims.get("exp", 0)) - now() + self.leeway
+            if isinstance(claims.get("exp"), int)
+            else 0
+        )
         ttl = min(max(lifetime, 60), 24 * 3600)
         return kv().add(f"jti:{claims['sub']}:{sha256_hex(jti)}", {}, ttl)
 

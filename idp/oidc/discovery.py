@@ -30,7 +30,8 @@ def provider_metadata() -> dict:
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
         "revocation_endpoint_auth_methods_supported": ALL_CLIENT_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": [
-            m for m in ALL_CLIENT_AUTH_METHODS if m != "none"],
+            m for m in ALL_CLIENT_AUTH_METHODS if m != "none"
+        ],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": SUPPORTED_CLAIMS,
         "claim_types_supported": ["normal"],

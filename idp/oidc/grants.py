@@ -103,13 +103,17 @@ def validate_extra_parameters(grant, redirect_uri):  # noqa: ANN001, ANN201
     """Reject what the hub does not support instead of silently ignoring it."""
     data = grant.request.payload.data
     if "request" in data:
-        raise InvalidRequestError("Request objects are not supported.", error="request_not_supported")
+        raise InvalidRequestError(
+            "Request objects are not supported.", error="request_not_supported"
+        )
     if "request_uri" in data:
-        raise InvalidRequestError("Request URIs are not supported.",
-                                  error="request_uri_not_supported")
+        raise InvalidRequestError(
+            "Request URIs are not supported.", error="request_uri_not_supported"
+        )
     if "registration" in data:
-        raise InvalidRequestError("Registration parameter is not supported.",
-                                  error="registration_not_supported")
+        raise InvalidRequestError(
+            "Registration parameter is not supported.", error="registration_not_supported"
+        )
     mode = data.get("response_mode")
     if mode and mode != "query":
         raise InvalidRequestError("Only response_mode=query is supported.")
@@ -124,30 +128,39 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def __init__(self, request, server):  # noqa: ANN001
         super().__init__(request, server)
-        self.register_hook("after_validate_authorization_request_payload",
-                           validate_extra_parameters)
+        self.register_hook(
+            "after_validate_authorization_request_payload", validate_extra_parameters
+        )
 
     def save_authorization_code(self, code: str, request) -> None:  # noqa: ANN001
         session = g.get("idp_sso_session")
         data = request.payload.data
         cfg = _tokens_config()
         record = CodeRecord(
-            client_id=request.client.client_id, user_id=request.user.id,
-            redirect_uri=request.payload.redirect_uri, scope=request.scope,
-            grant_id=secrets.token_urlsafe(16), expires_at=now() + cfg.code_ttl,
-            nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
+            client_id=request.client.client_id,
+            user_id=request.user.id,
+            redirect_uri=request.payload.redirect_uri,
+            scope=request.scope,
+            grant_id=secrets.token_urlsafe(16),
+            expires_at=now() + cfg.code_ttl,
+            nonce=data.get("nonce"),
+            code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
             sid=session.sid if session else None,
             auth_time=session.auth_time if session else None,
-            acr=session.acr if session else None, amr=list(session.amr) if session else [],
+            acr=session.acr if session else None,
+            amr=list(session.amr) if session else [],
             claims_request=getattr(request, "claims_request", None),
         )
         key = _code_key(code)
         kv().put(f"codegrant:{key}", {"grant_id": record.grant_id}, CODE_REPLAY_MEMORY)
         kv().put(key, asdict(record), cfg.code_ttl + 5)
         if record.nonce:
-            kv().put(f"nonce:{record.client_id}:{sha256_hex(record.nonce)}", {},
-                     current_app.config["IDP"].tokens.id_token_ttl)
+            kv().put(
+                f"nonce:{record.client_id}:{sha256_hex(record.nonce)}",
+                {},
+                current_app.config["IDP"].tokens.id_token_ttl,
+            )
 
     def query_authorization_code(self, code: str, client) -> CodeRecord | None:  # noqa: ANN001
         if not isinstance(code, str) or not code or len(code) > 256:
@@ -158,8 +171,7 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             marker = kv().get(f"codegrant:{key}")
             if marker:
                 revoke_grant_everywhere(marker["grant_id"], "code_replay")
-                audit.record("code_replay", client_id=client.client_id,
-                             grant_id=marker["grant_id"])
+                audit.record("code_replay", client_id=client.client_id, grant_id=marker["grant_id"])
             return None
         record = CodeRecord(**raw)
         if record.client_id != client.client_id or record.expires_at <= now():
@@ -186,8 +198,12 @@ class HubRefreshTokenGrant(grants.RefreshTokenGrant):
             if token.refresh_revoked_reason == "rotated":
                 # A rotated refresh token came back: one of the two holders is a thief.
                 revoke_grant_everywhere(token.grant_id, "refresh_reuse")
-                audit.record("refresh_reuse", user=token.user, client_id=token.client_id,
-                             grant_id=token.grant_id)
+                audit.record(
+                    "refresh_reuse",
+                    user=token.user,
+                    client_id=token.client_id,
+                    grant_id=token.grant_id,
+                )
             return None
         if token.is_refresh_expired():
             return None
@@ -245,8 +261,12 @@ def encode_id_token(token: dict, request) -> str:  # noqa: ANN001
     key = current_app.extensions["idp_keys"].signing_key(alg)
     issued = now()
     source = request.authorization_code or request.refresh_token
-    claims: dict = {"iss": config.issuer, "aud": client.client_id, "iat": issued,
-                    "exp": issued + config.tokens.id_token_ttl}
+    claims: dict = {
+        "iss": config.issuer,
+        "aud": client.client_id,
+        "iat": issued,
+        "exp": issued + config.tokens.id_token_ttl,
+    }
     if source is not None:
         if request.authorization_code is not None and source.nonce:
             claims["nonce"] = source.nonce

@@ -53,4 +53,3 @@ class HubIntrospectionEndpoint(IntrospectionEndpoint):
             if value:
                 payload[name] = value
         return payload
-

@@ -36,5 +36,6 @@ class HubRevocationEndpoint(RevocationEndpoint):
             tokens.revoke_grant(token.grant_id, "revoked")
         else:
             tokens.revoke_access(token)
-        audit.record("token_revoked", user=token.user, client_id=token.client_id,
-                     kind=token.presented_as)
+        audit.record(
+            "token_revoked", user=token.user, client_id=token.client_id, kind=token.presented_as
+        )

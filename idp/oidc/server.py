@@ -12,7 +12,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask, current_app
 
 from ..store import clients, kv, tokens
-from .client_auth import PrivateKeyJwtAuth
+from .client_auth import PrivateKeyJwtAuth, safe_client_secret_basic
 from .grants import (
     HubAuthorizationCodeGrant,
     HubCodeChallenge,
@@ -62,20 +62,33 @@ class HubAuthorizationServer(AuthorizationServer):
         claims_request = getattr(source, "claims_request", None)
         grant_id = source.grant_id if source is not None else secrets.token_urlsafe(16)
         tokens.save(
-            access_token=token["access_token"], refresh_token=token.get("refresh_token"),
-            client_id=request.client.client_id, user_id=request.user.id,
-            scope=token.get("scope", ""), grant_id=grant_id, access_ttl=cfg.access_token_ttl,
-            refresh_ttl=cfg.refresh_token_ttl, sid=getattr(source, "sid", None),
-            auth_time=getattr(source, "auth_time", None), acr=getattr(source, "acr", None),
-            amr=getattr(source, "amr", None), claims_request=claims_request,
+            access_token=token["access_token"],
+            refresh_token=token.get("refresh_token"),
+            client_id=request.client.client_id,
+            user_id=request.user.id,
+            scope=token.get("scope", ""),
+            grant_id=grant_id,
+            access_ttl=cfg.access_token_ttl,
+            refresh_ttl=cfg.refresh_token_ttl,
+            sid=getattr(source, "sid", None),
+            auth_time=getattr(source, "auth_time", None),
+            acr=getattr(source, "acr", None),
+            amr=getattr(source, "amr", None),
+            claims_request=claims_request,
         )
         # A replayed code may have revoked this grant while we were writing: honour it.
         if kv().get(f"grant-revoked:{grant_id}"):
             tokens.revoke_grant(grant_id, "code_replay")
 
 
-def generate_bearer_token(grant_type: str, client, user=None, scope=None,  # noqa: ANN001
-                          expires_in=None, include_refresh_token=True) -> dict:
+def generate_bearer_token(
+    grant_type: str,
+    client,
+    user=None,
+    scope=None,  # noqa: ANN001
+    expires_in=None,
+    include_refresh_token=True,
+) -> dict:
     """Opaque random tokens; only their digests are stored."""
     cfg = current_app.config["IDP"].tokens
     token = {
@@ -93,10 +106,12 @@ def create_server(app: Flask) -> HubAuthorizationServer:
     server = HubAuthorizationServer()
     server.init_app(app)
     server.register_token_generator("default", generate_bearer_token)
-    server.register_grant(HubAuthorizationCodeGrant, [HubCodeChallenge(required=True),
-                                                      HubOpenIDCode()])
+    server.register_grant(
+        HubAuthorizationCodeGrant, [HubCodeChallenge(required=True), HubOpenIDCode()]
+    )
     server.register_grant(HubRefreshTokenGrant, [HubOpenIDRefresh()])
     server.register_client_auth_method("private_key_jwt", PrivateKeyJwtAuth())
+    server.register_client_auth_method("client_secret_basic", safe_client_secret_basic)
     server.register_extension(HubIssuerParameter())
     from .introspection import HubIntrospectionEndpoint
     from .revocation import HubRevocationEndpoint

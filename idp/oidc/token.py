@@ -16,8 +16,12 @@ def _server():  # noqa: ANN202
 def _require_form():  # noqa: ANN202
     """These endpoints take application/x-www-form-urlencoded POSTs only (RFC 6749 §3.2)."""
     if request.mimetype != "application/x-www-form-urlencoded":
-        response = jsonify({"error": "invalid_request",
-                            "error_description": "Use application/x-www-form-urlencoded."})
+        response = jsonify(
+            {
+                "error": "invalid_request",
+                "error_description": "Use application/x-www-form-urlencoded.",
+            }
+        )
         response.status_code = 400
         response.headers["Cache-Control"] = "no-store"
         return response

@@ -29,8 +29,10 @@ class HubResourceProtector(ResourceProtector):
     def parse_request_authorization(self, request):  # noqa: ANN001, ANN201
         header = request.headers.get("Authorization")
         body_token = None
-        if flask_request.method == "POST" and flask_request.mimetype == \
-                "application/x-www-form-urlencoded":
+        if (
+            flask_request.method == "POST"
+            and flask_request.mimetype == "application/x-www-form-urlencoded"
+        ):
             body_token = flask_request.form.get("access_token")
         if header and body_token:
             raise InvalidRequestError("Use only one way to send the access token.")

@@ -13,16 +13,27 @@ from .models import AuditEvent
 log = logging.getLogger("idp.audit")
 
 
-def record(event: str, *, user=None, username: str | None = None,  # noqa: ANN001
-           client_id: str | None = None, **detail) -> None:
+def record(
+    event: str,
+    *,
+    user=None,
+    username: str | None = None,  # noqa: ANN001
+    client_id: str | None = None,
+    **detail,
+) -> None:
     """Write one audit event and commit it at once, so it survives a later failure."""
     ip = request.remote_addr if has_request_context() else None
     entry = AuditEvent(
-        at=now(), event=event, user_id=getattr(user, "id", None),
-        username=username or getattr(user, "username", None), client_id=client_id, ip=ip,
+        at=now(),
+        event=event,
+        user_id=getattr(user, "id", None),
+        username=username or getattr(user, "username", None),
+        client_id=client_id,
+        ip=ip,
         detail=detail or None,
     )
     db.session.add(entry)
     db.session.commit()
-    log.info("audit %s user=%s client=%s ip=%s %s", event, entry.username, client_id, ip,
-             detail or "")
+    log.info(
+        "audit %s user=%s client=%s ip=%s %s", event, entry.username, client_id, ip, detail or ""
+    )

@@ -16,10 +16,22 @@ from . import clients
 from .db import db
 
 ALLOWED_KEYS = {
-    "client_id", "name", "description", "redirect_uris", "post_logout_redirect_uris",
-    "backchannel_logout_uri", "frontchannel_logout_uri", "token_endpoint_auth_method",
-    "jwks_uri", "jwks", "scope", "first_party", "client_secret_sha256", "client_secret_env",
-    "id_token_signed_response_alg", "disabled",
+    "client_id",
+    "name",
+    "description",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "backchannel_logout_uri",
+    "frontchannel_logout_uri",
+    "token_endpoint_auth_method",
+    "jwks_uri",
+    "jwks",
+    "scope",
+    "first_party",
+    "client_secret_sha256",
+    "client_secret_env",
+    "id_token_signed_response_alg",
+    "disabled",
 }
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -64,8 +76,11 @@ def load_file(path: Path) -> dict:
     if not isinstance(data["redirect_uris"], list) or not data["redirect_uris"]:
         raise ClientFileError(f"{path}: redirect_uris must be a non-empty list")
     uris = list(data["redirect_uris"]) + list(data.get("post_logout_redirect_uris", []))
-    uris += [data[k] for k in ("backchannel_logout_uri", "frontchannel_logout_uri", "jwks_uri")
-             if data.get(k)]
+    uris += [
+        data[k]
+        for k in ("backchannel_logout_uri", "frontchannel_logout_uri", "jwks_uri")
+        if data.get(k)
+    ]
     for uri in uris:
         problem = check_uri(uri)
         if problem:
@@ -83,8 +98,9 @@ def load_file(path: Path) -> dict:
                 raise ClientFileError(f"{path}: environment variable {secret_env} is not set")
             secret_hash = sha256_hex(secret)
         if not secret_hash or len(secret_hash) != 64:
-            raise ClientFileError(f"{path}: give client_secret_sha256 (64 hex digits) or "
-                                  "client_secret_env")
+            raise ClientFileError(
+                f"{path}: give client_secret_sha256 (64 hex digits) or client_secret_env"
+            )
         data["client_secret_hash"] = secret_hash.lower()
     if method == "private_key_jwt" and not (data.get("jwks_uri") or data.get("jwks")):
         raise ClientFileError(f"{path}: private_key_jwt needs jwks_uri or jwks")
@@ -100,22 +116,38 @@ def sync_directory(folder: Path) -> list[tuple[str, str, str]]:
         existing = clients.find(data["client_id"])
         if existing is None:
             clients.create(
-                name=data["name"], redirect_uris=data["redirect_uris"],
+                name=data["name"],
+                redirect_uris=data["redirect_uris"],
                 auth_method=data["token_endpoint_auth_method"],
                 post_logout_redirect_uris=data.get("post_logout_redirect_uris", []),
                 backchannel_logout_uri=data.get("backchannel_logout_uri"),
                 frontchannel_logout_uri=data.get("frontchannel_logout_uri"),
-                jwks_uri=data.get("jwks_uri"), jwks=data.get("jwks"),
+                jwks_uri=data.get("jwks_uri"),
+                jwks=data.get("jwks"),
                 scope=data.get("scope", clients.DEFAULT_SCOPE),
-                first_party=bool(data.get("first_party", False)), client_id=data["client_id"],
+                first_party=bool(data.get("first_party", False)),
+                client_id=data["client_id"],
                 client_secret_hash=data.get("client_secret_hash"),
-                id_token_alg=data.get("id_token_signed_response_alg"), source="file")
+                id_token_alg=data.get("id_token_signed_response_alg"),
+                source="file",
+            )
             action = "created"
         else:
-            for key in ("name", "description", "redirect_uris", "post_logout_redirect_uris",
-                        "backchannel_logout_uri", "frontchannel_logout_uri",
-                        "token_endpoint_auth_method", "jwks_uri", "jwks", "scope",
-                        "first_party", "client_secret_hash", "disabled"):
+            for key in (
+                "name",
+                "description",
+                "redirect_uris",
+                "post_logout_redirect_uris",
+                "backchannel_logout_uri",
+                "frontchannel_logout_uri",
+                "token_endpoint_auth_method",
+                "jwks_uri",
+                "jwks",
+                "scope",
+                "first_party",
+                "client_secret_hash",
+                "disabled",
+            ):
                 if key in data:
                     setattr(existing, key, data[key])
             if "id_token_signed_response_alg" in data:

@@ -62,27 +62,45 @@ def new_client_id() -> str:
     return secrets.token_urlsafe(18)
 
 
-def create(*, name: str, redirect_uris: list[str], auth_method: str,
-           post_logout_redirect_uris: list[str] | None = None,
-           backchannel_logout_uri: str | None = None, frontchannel_logout_uri: str | None = None,
-           jwks_uri: str | None = None, jwks: dict | None = None, scope: str = DEFAULT_SCOPE,
-           first_party: bool = False, client_id: str | None = None,
-           client_secret_hash: str | None = None, id_token_alg: str | None = None,
-           source: str = "cli") -> tuple[Client, str | None]:
+def create(
+    *,
+    name: str,
+    redirect_uris: list[str],
+    auth_method: str,
+    post_logout_redirect_uris: list[str] | None = None,
+    backchannel_logout_uri: str | None = None,
+    frontchannel_logout_uri: str | None = None,
+    jwks_uri: str | None = None,
+    jwks: dict | None = None,
+    scope: str = DEFAULT_SCOPE,
+    first_party: bool = False,
+    client_id: str | None = None,
+    client_secret_hash: str | None = None,
+    id_token_alg: str | None = None,
+    source: str = "cli",
+) -> tuple[Client, str | None]:
     """Register a client; returns it and the plaintext secret (shown once) if one was made."""
     secret = None
     if auth_method in ("client_secret_basic", "client_secret_post") and not client_secret_hash:
         secret = new_secret()
         client_secret_hash = sha256_hex(secret)
     client = Client(
-        client_id=client_id or new_client_id(), name=name, redirect_uris=list(redirect_uris),
+        client_id=client_id or new_client_id(),
+        name=name,
+        redirect_uris=list(redirect_uris),
         post_logout_redirect_uris=list(post_logout_redirect_uris or []),
         backchannel_logout_uri=backchannel_logout_uri,
-        frontchannel_logout_uri=frontchannel_logout_uri, token_endpoint_auth_method=auth_method,
-        client_secret_hash=client_secret_hash if auth_method != "none" and
-        auth_method != "private_key_jwt" else None,
-        jwks_uri=jwks_uri, jwks=jwks, scope=scope, first_party=first_party,
-        id_token_signed_response_alg=id_token_alg, source=source,
+        frontchannel_logout_uri=frontchannel_logout_uri,
+        token_endpoint_auth_method=auth_method,
+        client_secret_hash=client_secret_hash
+        if auth_method != "none" and auth_method != "private_key_jwt"
+        else None,
+        jwks_uri=jwks_uri,
+        jwks=jwks,
+        scope=scope,
+        first_party=first_party,
+        id_token_signed_response_alg=id_token_alg,
+        source=source,
     )
     db.session.add(client)
     db.session.commit()

@@ -11,19 +11,20 @@ from .models import Consent
 
 
 def covers(user_id: int, client_id: str, scope: str) -> bool:
-    consent = db.session.scalar(select(Consent).where(
-        Consent.user_id == user_id, Consent.client_id == client_id))
+    consent = db.session.scalar(
+        select(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id)
+    )
     if consent is None:
         return False
     return set(scope_to_list(scope) or []) <= set(scope_to_list(consent.scope) or [])
 
 
 def grant(user_id: int, client_id: str, scope: str) -> None:
-    consent = db.session.scalar(select(Consent).where(
-        Consent.user_id == user_id, Consent.client_id == client_id))
+    consent = db.session.scalar(
+        select(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id)
+    )
     if consent is None:
-        db.session.add(Consent(user_id=user_id, client_id=client_id, scope=scope,
-                               granted_at=now()))
+        db.session.add(Consent(user_id=user_id, client_id=client_id, scope=scope, granted_at=now()))
     else:
         merged = set(scope_to_list(consent.scope) or []) | set(scope_to_list(scope) or [])
         consent.scope = list_to_scope(sorted(merged))

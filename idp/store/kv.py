@@ -47,8 +47,9 @@ class RedisStore:
     """Short-lived state in Redis, every key under one prefix and with a TTL."""
 
     def __init__(self, url: str, prefix: str = "idp:") -> None:
-        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
-                                          health_check_interval=30)
+        self.redis = redis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+        )
         self.prefix = prefix
 
     def _k(self, key: str) -> str:
@@ -70,8 +71,9 @@ class RedisStore:
         return _load(self._call(self.redis.getdel, self._k(key)))
 
     def add(self, key: str, value: dict[str, Any], ttl: float) -> bool:
-        return bool(self._call(self.redis.set, self._k(key), json.dumps(value), px=_ms(ttl),
-                               nx=True))
+        return bool(
+            self._call(self.redis.set, self._k(key), json.dumps(value), px=_ms(ttl), nx=True)
+        )
 
     def incr(self, key: str, ttl: float) -> int:
         pipe = self.redis.pipeline(transaction=True)
@@ -109,8 +111,7 @@ class SqlStore:
     def _upsert(self, key: str, values: dict[str, Any], only_if_expired: bool, now: float):
         stmt = self._insert(KvEntry).values(key=key, **values)
         where = KvEntry.expires_at <= now if only_if_expired else None
-        return stmt.on_conflict_do_update(index_elements=[KvEntry.key],
-                                          set_=values, where=where)
+        return stmt.on_conflict_do_update(index_elements=[KvEntry.key], set_=values, where=where)
 
     def _maybe_sweep(self, conn, now: float) -> None:  # noqa: ANN001
         if random.random() < self.SWEEP_PROBABILITY:
@@ -125,15 +126,18 @@ class SqlStore:
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(KvEntry.value).where(
-                KvEntry.key == key, KvEntry.expires_at > now_float())).first()
+            row = conn.execute(
+                select(KvEntry.value).where(KvEntry.key == key, KvEntry.expires_at > now_float())
+            ).first()
         return _load(row[0]) if row else None
 
     def take(self, key: str) -> dict[str, Any] | None:
         with self.engine.begin() as conn:
-            row = conn.execute(delete(KvEntry).where(
-                KvEntry.key == key, KvEntry.expires_at > now_float()
-            ).returning(KvEntry.value)).first()
+            row = conn.execute(
+                delete(KvEntry)
+                .where(KvEntry.key == key, KvEntry.expires_at > now_float())
+                .returning(KvEntry.value)
+            ).first()
         return _load(row[0]) if row else None
 
     def add(self, key: str, value: dict[str, Any], ttl: float) -> bool:
@@ -146,16 +150,19 @@ class SqlStore:
     def incr(self, key: str, ttl: float) -> int:
         now = now_float()
         with self.engine.begin() as conn:
-            conn.execute(self._upsert(key, {"value": None, "counter": 0, "expires_at": now + ttl},
-                                      True, now))
-            conn.execute(update(KvEntry).where(KvEntry.key == key)
-                         .values(counter=KvEntry.counter + 1))
+            conn.execute(
+                self._upsert(key, {"value": None, "counter": 0, "expires_at": now + ttl}, True, now)
+            )
+            conn.execute(
+                update(KvEntry).where(KvEntry.key == key).values(counter=KvEntry.counter + 1)
+            )
             return int(conn.execute(select(KvEntry.counter).where(KvEntry.key == key)).scalar())
 
     def count(self, key: str) -> int:
         with self.engine.connect() as conn:
-            value = conn.execute(select(KvEntry.counter).where(
-                KvEntry.key == key, KvEntry.expires_at > now_float())).scalar()
+            value = conn.execute(
+                select(KvEntry.counter).where(KvEntry.key == key, KvEntry.expires_at > now_float())
+            ).scalar()
         return int(value or 0)
 
     def delete(self, key: str) -> None:

@@ -20,7 +20,7 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def upgrade(url: str) -> None:
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
 
 

@@ -72,8 +72,9 @@ class Client(db.Model, ClientMixin):
     jwks_uri: Mapped[str | None] = mapped_column(String(2000))
     jwks: Mapped[dict | None] = mapped_column(JSON)
     scope: Mapped[str] = mapped_column(String(500))
-    grant_types: Mapped[list] = mapped_column(JSON, default=lambda: [
-        "authorization_code", "refresh_token"])
+    grant_types: Mapped[list] = mapped_column(
+        JSON, default=lambda: ["authorization_code", "refresh_token"]
+    )
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -85,7 +86,7 @@ class Client(db.Model, ClientMixin):
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
 
     @property
     def client_metadata(self) -> dict:

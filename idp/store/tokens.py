@@ -10,16 +10,36 @@ from .db import db
 from .models import Token
 
 
-def save(*, access_token: str, refresh_token: str | None, client_id: str, user_id: int,
-         scope: str, grant_id: str, access_ttl: int, refresh_ttl: int, sid: str | None,
-         auth_time: int | None, acr: str | None, amr: list | None,
-         claims_request: dict | None) -> Token:
+def save(
+    *,
+    access_token: str,
+    refresh_token: str | None,
+    client_id: str,
+    user_id: int,
+    scope: str,
+    grant_id: str,
+    access_ttl: int,
+    refresh_ttl: int,
+    sid: str | None,
+    auth_time: int | None,
+    acr: str | None,
+    amr: list | None,
+    claims_request: dict | None,
+) -> Token:
     issued = now()
     token = Token(
         access_token_hash=sha256_hex(access_token),
         refresh_token_hash=sha256_hex(refresh_token) if refresh_token else None,
-        client_id=client_id, user_id=user_id, scope=scope, grant_id=grant_id, sid=sid,
-        auth_time=auth_time, acr=acr, amr=amr, claims_request=claims_request, issued_at=issued,
+        client_id=client_id,
+        user_id=user_id,
+        scope=scope,
+        grant_id=grant_id,
+        sid=sid,
+        auth_time=auth_time,
+        acr=acr,
+        amr=amr,
+        claims_request=claims_request,
+        issued_at=issued,
         access_expires_at=issued + access_ttl,
         refresh_expires_at=issued + refresh_ttl if refresh_token else None,
     )
@@ -43,7 +63,8 @@ def by_refresh_token(value: str) -> Token | None:
 def claim_refresh(token: Token) -> bool:
     """Mark a refresh token as used by rotation; True for exactly one concurrent caller."""
     result = db.session.execute(
-        update(Token).where(Token.id == token.id, Token.refresh_revoked.is_(False))
+        update(Token)
+        .where(Token.id == token.id, Token.refresh_revoked.is_(False))
         .values(refresh_revoked=True, refresh_revoked_reason="rotated")
     )
     db.session.commit()
@@ -58,9 +79,9 @@ def revoke_access(token: Token) -> None:
 def revoke_grant(grant_id: str, reason: str = "revoked") -> int:
     """Revoke every access and refresh token of one authorization grant."""
     result = db.session.execute(
-        update(Token).where(Token.grant_id == grant_id).values(
-            access_revoked=True, refresh_revoked=True,
-            refresh_revoked_reason=reason)
+        update(Token)
+        .where(Token.grant_id == grant_id)
+        .values(access_revoked=True, refresh_revoked=True, refresh_revoked_reason=reason)
     )
     db.session.commit()
     return result.rowcount
@@ -70,8 +91,9 @@ def revoke_for_sessions(sids: list[str]) -> int:
     if not sids:
         return 0
     result = db.session.execute(
-        update(Token).where(or_(*[Token.sid == sid for sid in sids])).values(
-            access_revoked=True, refresh_revoked=True, refresh_revoked_reason="logout")
+        update(Token)
+        .where(or_(*[Token.sid == sid for sid in sids]))
+        .values(access_revoked=True, refresh_revoked=True, refresh_revoked_reason="logout")
     )
     db.session.commit()
     return result.rowcount

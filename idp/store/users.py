@@ -16,8 +16,9 @@ def normalize_username(username: str) -> str:
 def by_username(username: str) -> User | None:
     if not isinstance(username, str) or not username or len(username) > 64:
         return None
-    return db.session.scalar(select(User).where(
-        User.username_normalized == normalize_username(username)))
+    return db.session.scalar(
+        select(User).where(User.username_normalized == normalize_username(username))
+    )
 
 
 def by_id(user_id: int) -> User | None:
@@ -28,13 +29,25 @@ def by_subject(subject: str) -> User | None:
     return db.session.scalar(select(User).where(User.subject == subject))
 
 
-def create(*, username: str, password: str | None, full_name: str | None = None,
-           email: str | None = None, phone: str | None = None, national_id: str | None = None,
-           active: bool = True) -> User:
+def create(
+    *,
+    username: str,
+    password: str | None,
+    full_name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    national_id: str | None = None,
+    active: bool = True,
+) -> User:
     user = User(
-        username=username.strip(), username_normalized=normalize_username(username),
-        password_hash=hash_password(password) if password else None, full_name=full_name,
-        email=email, phone=phone, national_id=national_id, active=active,
+        username=username.strip(),
+        username_normalized=normalize_username(username),
+        password_hash=hash_password(password) if password else None,
+        full_name=full_name,
+        email=email,
+        phone=phone,
+        national_id=national_id,
+        active=active,
     )
     db.session.add(user)
     db.session.commit()

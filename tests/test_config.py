@@ -1,0 +1,69 @@
+"""The typed configuration: defaults, TOML, environment overrides, and the example file."""
+
+from pathlib import Path
+
+import pytest
+
+from idp.config import Config, ConfigError, example_toml, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_example_file_is_generated_from_config_py():
+    assert (ROOT / "config.example.toml").read_text() == example_toml()
+
+
+def test_example_file_loads_to_the_defaults(tmp_path):
+    assert load_config(ROOT / "config.example.toml", env={}) == Config()
+
+
+def test_embedded_defaults():
+    config = load_config(None, env={})
+    assert config.issuer == "http://127.0.0.1:8000"
+    assert config.resolved_database_url.startswith("sqlite:///")
+    assert config.redis_url == ""
+    assert str(config.resolved_keys_dir).endswith("instance/keys")
+
+
+def test_environment_overrides_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('issuer = "https://file.example"\n[server]\nworkers = 4\n')
+    config = load_config(
+        path,
+        env={
+            "IDP_ISSUER": "https://env.example",
+            "IDP_DATABASE_URL": "postgresql://u@h/db",
+            "IDP_REDIS_URL": "redis://h:6379/1",
+            "IDP_KEYS_DIR": "/srv/keys",
+        },
+    )
+    assert config.issuer == "https://env.example" and config.server.workers == 4
+    assert config.resolved_database_url == "postgresql+psycopg://u@h/db"
+    assert config.redis_url == "redis://h:6379/1" and config.keys_dir == "/srv/keys"
+    assert load_config(None, env={"IDP_CONFIG": str(path)}).issuer == "https://file.example"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("bogus = 1", "unknown option bogus"),
+        ("[server]\nworkers = 'two'", "server.workers must be int"),
+        ("[server]\nworkers = true", "server.workers must be int"),
+        ("[tokens]\ncode_ttl = 600", "code_ttl"),
+        ('issuer = "https://x.example/"', "issuer"),
+        ('issuer = "ftp://x"', "issuer"),
+        ("server = 3", "must be a table"),
+        ("not toml [", "not valid TOML"),
+        ('[tokens]\nid_token_alg = "HS256"', "RS256 or ES256"),
+    ],
+)
+def test_bad_configuration_is_a_clear_error(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, env={})
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml", env={})

@@ -16,7 +16,9 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
+# Request-scoped sessions: objects stay usable after commit instead of reloading per attribute.
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING),
+                session_options={"expire_on_commit": False})
 
 
 def engine_options(config: Config) -> dict:

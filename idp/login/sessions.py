@@ -93,12 +93,21 @@ def current() -> SsoSession | None:
     return session
 
 
+# Writing the session on every request would double the store writes of a silent sign-in;
+# idle time is counted in steps of this many seconds instead.
+TOUCH_INTERVAL = 60
+
+
 def touch(session: SsoSession, client_id: str | None = None) -> None:
     """Extend the idle lifetime and remember a client that received tokens in this session."""
-    session.last_seen = now()
-    if client_id and client_id not in session.clients:
+    at = now()
+    new_client = bool(client_id) and client_id not in session.clients
+    if not new_client and at - session.last_seen < TOUCH_INTERVAL:
+        return
+    session.last_seen = at
+    if new_client:
         session.clients.append(client_id)
-    _save(session, session.last_seen)
+    _save(session, at)
 
 
 def end(session: SsoSession) -> None:

@@ -464,3 +464,24 @@ def test_pkce_public_client_flow_issues_code(hub):
     _, challenge = pkce_pair()
     code = hub.code_for(a, code_challenge=challenge, code_challenge_method="S256")
     assert code
+
+
+def test_session_absolute_timeout_ends_sso_even_when_active(hub, clock, app):
+    a, _ = hub.add_client(first_party=True)
+    hub.add_user()
+    hub.code_for(a)
+    cfg = app.config["IDP"].session
+    step, elapsed = cfg.idle_timeout - 61, 0
+
+    def silent():
+        response = hub.authorize(
+            response_type="code", client_id=a, redirect_uri=RP, scope="openid", prompt="none"
+        )
+        return query_of(response.headers["Location"])
+
+    while elapsed + step < cfg.absolute_timeout:
+        clock.advance(step)
+        elapsed += step
+        assert "code" in silent()  # active use keeps the session alive...
+    clock.advance(cfg.absolute_timeout - elapsed)
+    assert silent()["error"] == "login_required"  # ...but never past the absolute lifetime

@@ -234,3 +234,9 @@ def test_config_errors_are_reported_without_traceback(tmp_path):
     )
     assert result.returncode != 0 and "unknown option bogus" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_generated_client_ids_never_look_like_options():
+    from idp.store.clients import new_client_id
+
+    assert all(new_client_id()[0].isalnum() for _ in range(2000))

@@ -59,7 +59,11 @@ def all_clients() -> list[Client]:
 
 
 def new_client_id() -> str:
-    return secrets.token_urlsafe(18)
+    """Random and URL-safe; never starting with '-', which command lines read as an option."""
+    while True:
+        client_id = secrets.token_urlsafe(18)
+        if client_id[0].isalnum():
+            return client_id
 
 
 def create(

@@ -17,8 +17,9 @@ NAMING = {
 }
 
 # Request-scoped sessions: objects stay usable after commit instead of reloading per attribute.
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING),
-                session_options={"expire_on_commit": False})
+db = SQLAlchemy(
+    metadata=MetaData(naming_convention=NAMING), session_options={"expire_on_commit": False}
+)
 
 
 def engine_options(config: Config) -> dict:

@@ -38,6 +38,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     from . import i18n, oidc
     from .errors import init_error_handlers
     from .keys import KeyRing
+    from .login.account import bp as account_bp
     from .login.views import bp as login_bp
     from .security import init_security_headers
     from .store import RedisStore, SqlStore, db
@@ -92,6 +93,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     oidc.init_app(app)
     csrf.exempt(oidc.bp)
     app.register_blueprint(login_bp)
+    app.register_blueprint(account_bp)
     init_error_handlers(app)
     init_security_headers(app)
 

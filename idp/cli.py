@@ -105,6 +105,7 @@ def _client_json(client, secret: str | None = None) -> dict:  # noqa: ANN001
         "redirect_uris": client.redirect_uris,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "backchannel_logout_uri": client.backchannel_logout_uri,
+        "frontchannel_logout_uri": client.frontchannel_logout_uri,
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "jwks_uri": client.jwks_uri,
         "scope": client.scope,
@@ -130,6 +131,7 @@ def _validate_uris(uris: list[str], what: str) -> None:
 @click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
 @click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
 @click.option("--backchannel-logout-uri")
+@click.option("--frontchannel-logout-uri")
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
 @click.option(
     "--auth-method",
@@ -151,6 +153,7 @@ def clients_add(
     redirect_uris: tuple[str, ...],
     post_logout_uris: tuple[str, ...],
     backchannel_logout_uri: str | None,
+    frontchannel_logout_uri: str | None,
     public: bool,
     auth_method: str | None,
     jwks_uri: str | None,
@@ -174,6 +177,8 @@ def clients_add(
     _validate_uris(list(post_logout_uris), "--post-logout-redirect-uri")
     if backchannel_logout_uri:
         _validate_uris([backchannel_logout_uri], "--backchannel-logout-uri")
+    if frontchannel_logout_uri:
+        _validate_uris([frontchannel_logout_uri], "--frontchannel-logout-uri")
     with ctx.app().app_context():
         client, secret = store_clients.create(
             name=name,
@@ -181,6 +186,7 @@ def clients_add(
             auth_method=method,
             post_logout_redirect_uris=list(post_logout_uris),
             backchannel_logout_uri=backchannel_logout_uri,
+            frontchannel_logout_uri=frontchannel_logout_uri,
             jwks_uri=jwks_uri,
             jwks=jwks,
             scope=" ".join(scope.split()),
@@ -356,6 +362,32 @@ def users_add(
         click.echo(json.dumps(data))
     else:
         click.echo(f"created user {data['username']} (sub {data['sub']})")
+
+
+@users.command("logout")
+@click.argument("username")
+@click.option(
+    "--wait",
+    default=30.0,
+    show_default=True,
+    help="Seconds to spend delivering back-channel logouts before leaving the rest "
+    "to the running servers.",
+)
+@pass_ctx
+def users_logout(ctx: Context, username: str, wait: float) -> None:
+    """End every session of a user: tokens revoked, every client told (back-channel)."""
+    from .login.logout import end_all_for_user
+    from .oidc.backchannel import deliver_now
+    from .store import users as store_users
+
+    with ctx.app().app_context():
+        user = store_users.by_username(username)
+        if user is None:
+            raise click.ClickException(f"no user {username}")
+        ended = end_all_for_user(user.id, "admin", by="cli")
+        ctx.app().extensions["idp_backchannel"].stop()
+        deliver_now(wait)
+    click.echo(f"ended {ended} session(s) of {username}")
 
 
 # Keys -------------------------------------------------------------------------------------

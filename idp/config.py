@@ -89,6 +89,28 @@ class UiConfig:
 
 
 @dataclass(frozen=True)
+class LogoutConfig:
+    """Single logout: back-channel notifications to client systems (OIDC Back-Channel Logout)."""
+
+    backchannel_timeout: float = option(
+        5.0,
+        "Seconds to wait for one client to answer a logout token before giving up on that attempt.",
+    )
+    backchannel_max_attempts: int = option(
+        4, "Attempts per client and session before the delivery is recorded as failed."
+    )
+    backchannel_retry_delay: float = option(
+        2.0, "Seconds before the first retry; each further retry waits twice as long."
+    )
+    logout_token_ttl: int = option(120, "Lifetime of a logout token in seconds.")
+    frontchannel_redirect_delay: int = option(
+        2,
+        "Seconds the logged-out page waits, while front-channel logout frames load, before "
+        "returning to the client.",
+    )
+
+
+@dataclass(frozen=True)
 class DatabaseConfig:
     """Connection pool for PostgreSQL (ignored for SQLite)."""
 
@@ -144,6 +166,7 @@ class Config:
     session: SessionConfig = field(default_factory=SessionConfig, metadata={"doc": ""})
     login: LoginConfig = field(default_factory=LoginConfig, metadata={"doc": ""})
     ui: UiConfig = field(default_factory=UiConfig, metadata={"doc": ""})
+    logout: LogoutConfig = field(default_factory=LogoutConfig, metadata={"doc": ""})
     database: DatabaseConfig = field(default_factory=DatabaseConfig, metadata={"doc": ""})
 
     # Derived values -------------------------------------------------------------------------
@@ -192,6 +215,8 @@ def _coerce(cls: type, data: dict[str, Any], where: str) -> Any:
             continue
         if isinstance(expected, types.GenericAlias):
             expected = typing.get_origin(expected)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         if expected is int and isinstance(value, bool) or not isinstance(value, expected):
             raise ConfigError(
                 f"option {where}{key} must be {expected.__name__}, not {type(value).__name__}"
@@ -238,6 +263,10 @@ def validate(config: Config) -> None:
         raise ConfigError("tokens.id_token_alg must be RS256 or ES256")
     if config.ui.default_locale not in ("vi", "en"):
         raise ConfigError("ui.default_locale must be vi or en")
+    if config.logout.backchannel_max_attempts < 1 or config.logout.backchannel_timeout <= 0:
+        raise ConfigError(
+            "logout.backchannel_max_attempts and backchannel_timeout must be positive"
+        )
     if config.server.workers < 1 or config.server.threads < 1:
         raise ConfigError("server.workers and server.threads must be at least 1")
 
@@ -289,7 +318,7 @@ def _wrap(text: str, width: int = 96) -> list[str]:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')

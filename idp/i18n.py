@@ -40,6 +40,7 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
     app.config["BABEL_DEFAULT_LOCALE"] = "en"
+    app.config["BABEL_DEFAULT_TIMEZONE"] = "Asia/Ho_Chi_Minh"
     Babel(app, locale_selector=select_locale)
 
     @app.after_request
@@ -61,8 +62,9 @@ def init_app(app: Flask) -> None:
         from flask_babel import get_locale
 
         def lang_url(lang: str) -> str:
-            args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
-            return request.path + "?" + urlencode([*args, ("lang", lang)])
+            # Only the path is kept: query strings here may carry tokens (id_token_hint) or
+            # return addresses, which a link must not repeat.
+            return request.path + "?" + urlencode([("lang", lang)])
 
         return {
             "current_lang": str(get_locale()),

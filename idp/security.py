@@ -25,7 +25,8 @@ def constant_time_equal(a: str, b: str) -> bool:
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; form-action 'self'{form_action}; "
+    "font-src 'self'; connect-src 'self'; frame-src 'self'{frame_src}; "
+    "form-action 'self'{form_action}; "
     "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 
@@ -55,7 +56,11 @@ def init_security_headers(app: Flask) -> None:
         # form-action to that redirect, so the page sets a wider form-action when needed.
         extra = getattr(response, "csp_form_action", "")
         form_action = f" {extra}" if extra else ""
-        headers.setdefault("Content-Security-Policy", CSP.format(form_action=form_action))
+        frames = getattr(response, "csp_frame_src", "")
+        frame_src = f" {frames}" if frames else ""
+        headers.setdefault(
+            "Content-Security-Policy", CSP.format(form_action=form_action, frame_src=frame_src)
+        )
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         # same-origin: nothing leaks to other sites, and our own form posts keep the Referer that

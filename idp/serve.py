@@ -23,7 +23,10 @@ class HubApplication(BaseApplication):
         from . import create_app
         from .config import load_config
 
-        return create_app(load_config(self.config_path))
+        app = create_app(load_config(self.config_path))
+        # Each worker sends back-channel logouts owed by any worker (claimed, never twice).
+        app.extensions["idp_backchannel"].start()
+        return app
 
 
 def run(config: Config, config_path: str | None, host: str, port: int) -> None:

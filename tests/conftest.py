@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from idp import create_app
 from idp.clock import FrozenClock
-from idp.config import Config
+from idp.config import Config, LogoutConfig
 from idp.keys import ensure_keys
 from idp.store import clients as store_clients
 from idp.store import db
@@ -48,7 +48,12 @@ def pg_database_url():
 
 def make_config(tmp_path: Path, backend: str, request, **overrides) -> Config:
     base = dict(
-        issuer=ISSUER, instance_dir=str(tmp_path / "instance"), keys_dir=str(tmp_path / "keys")
+        issuer=ISSUER,
+        instance_dir=str(tmp_path / "instance"),
+        keys_dir=str(tmp_path / "keys"),
+        logout=LogoutConfig(
+            backchannel_timeout=1.0, backchannel_max_attempts=2, backchannel_retry_delay=0.05
+        ),
     )
     if backend == "pg":
         base["database_url"] = request.getfixturevalue("pg_database_url")
@@ -82,6 +87,7 @@ def app(config, clock, backend):
     app.config["TESTING"] = True
     store_clients.forget()
     yield app
+    app.extensions["idp_backchannel"].stop()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

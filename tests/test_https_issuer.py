@@ -21,8 +21,12 @@ def app(tmp_path, request):
     ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
     app = create_app(config)
     with app.app_context():
-        client, _ = clients.create(name="RP", redirect_uris=["https://rp.example/cb"],
-                                   auth_method="client_secret_basic", first_party=True)
+        client, _ = clients.create(
+            name="RP",
+            redirect_uris=["https://rp.example/cb"],
+            auth_method="client_secret_basic",
+            first_party=True,
+        )
         users.create(username="citizen01", password="Mật-khẩu-123")
         app.test_client_id = client.client_id
     return app
@@ -30,9 +34,16 @@ def app(tmp_path, request):
 
 def test_https_cookies_hsts_and_csrf_with_referer(app):
     web = app.test_client()
-    response = web.get("/authorize", base_url=BASE, query_string={
-        "response_type": "code", "client_id": app.test_client_id,
-        "redirect_uri": "https://rp.example/cb", "scope": "openid"})
+    response = web.get(
+        "/authorize",
+        base_url=BASE,
+        query_string={
+            "response_type": "code",
+            "client_id": app.test_client_id,
+            "redirect_uri": "https://rp.example/cb",
+            "scope": "openid",
+        },
+    )
     login_url = BASE + response.headers["Location"]
     page = web.get(login_url, base_url=BASE)
     assert "max-age=31536000" in page.headers["Strict-Transport-Security"]

@@ -84,3 +84,23 @@ def test_redis_outage_raises_store_unavailable():
     with pytest.raises(StoreUnavailable):
         store.get("x")
     assert store.ping() is False
+
+
+def test_sets(store):
+    store.set_add("s", "a", 60)
+    store.set_add("s", "b", 60)
+    store.set_add("s", "a", 60)
+    assert store.set_members("s") == ["a", "b"]
+    store.set_remove("s", "a")
+    assert store.set_members("s") == ["b"]
+    assert store.set_members("empty") == []
+
+
+def test_set_members_expire(store, clock, app):
+    store.set_add("t", "a", 10)
+    if app.config["IDP"].redis_url:
+        r = redis.Redis.from_url(REDIS_URL)
+        assert 0 < r.pttl(app.config["IDP"].redis_key_prefix + "t") <= 10_000
+        return
+    clock.advance(11)
+    assert store.set_members("t") == []

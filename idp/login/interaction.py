@@ -21,6 +21,15 @@ def create(params: dict[str, str]) -> str:
     return iid
 
 
+def create_for_hub(return_to: str) -> str:
+    """An interaction for signing in to the hub's own pages; `return_to` is a local path."""
+    iid = secrets.token_urlsafe(24)
+    kv().put(
+        f"ix:{iid}", {"return_to": return_to}, current_app.config["IDP"].session.interaction_ttl
+    )
+    return iid
+
+
 def load(iid: str) -> dict:
     """The interaction, or a friendly 'start again' page when it is gone."""
     if not iid or len(iid) > 64:

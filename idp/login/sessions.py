@@ -2,19 +2,26 @@
 
 The browser holds only a random secret in an HttpOnly cookie; the store keys the session by the
 secret's digest. The session's public id (``sid``, put into ID tokens) is a different random
-value, so a relying party that sees ``sid`` cannot forge the cookie.
+value, so a relying party that sees ``sid`` cannot forge the cookie. Two sets sit beside each
+session: the clients that received tokens in it (for single logout) and, per user, the user's
+sessions (for "devices and sessions" and for ending them all).
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
-from flask import Response, current_app, request
+from flask import Response, current_app, has_request_context, request
 
 from ..clock import now
 from ..security import sha256_hex
 from ..store import kv
+
+# Writing the session on every request would double the store writes of a silent sign-in;
+# idle time is counted in steps of this many seconds instead.
+TOUCH_INTERVAL = 60
 
 
 @dataclass
@@ -26,7 +33,8 @@ class SsoSession:
     acr: str
     created_at: int
     last_seen: int
-    clients: list[str] = field(default_factory=list)
+    user_agent: str = ""
+    ip: str = ""
     key: str = ""
 
     def to_record(self) -> dict:
@@ -34,8 +42,20 @@ class SsoSession:
         record.pop("key")
         return record
 
+    @property
+    def created_at_dt(self) -> datetime:
+        return datetime.fromtimestamp(self.created_at, UTC)
 
-def _config():
+    @property
+    def last_seen_dt(self) -> datetime:
+        return datetime.fromtimestamp(self.last_seen, UTC)
+
+    @property
+    def clients(self) -> list[str]:
+        return kv().set_members(f"sso-clients:{self.sid}")
+
+
+def _config():  # noqa: ANN202
     return current_app.config["IDP"].session
 
 
@@ -58,6 +78,10 @@ def start(user_id: int, amr: list[str], acr: str) -> tuple[SsoSession, str]:
     """Create a session; returns it and the cookie secret to hand to the browser."""
     secret = secrets.token_urlsafe(32)
     at = now()
+    agent = ip = ""
+    if has_request_context():
+        agent = (request.user_agent.string or "")[:200]
+        ip = request.remote_addr or ""
     session = SsoSession(
         sid=secrets.token_urlsafe(16),
         user_id=user_id,
@@ -66,19 +90,16 @@ def start(user_id: int, amr: list[str], acr: str) -> tuple[SsoSession, str]:
         acr=acr,
         created_at=at,
         last_seen=at,
+        user_agent=agent,
+        ip=ip,
         key=sha256_hex(secret),
     )
     _save(session, at)
+    kv().set_add(f"user-sessions:{user_id}", session.sid, _config().absolute_timeout)
     return session, secret
 
 
-def current() -> SsoSession | None:
-    """The live session named by the request's cookie, or None (expired, revoked, absent)."""
-    secret = request.cookies.get(_config().cookie_name)
-    if not secret or len(secret) > 128:
-        return None
-    key = sha256_hex(secret)
-    record = kv().get(f"sso:{key}")
+def _live(record: dict | None, key: str) -> SsoSession | None:
     if not record:
         return None
     session = SsoSession(key=key, **record)
@@ -93,26 +114,48 @@ def current() -> SsoSession | None:
     return session
 
 
-# Writing the session on every request would double the store writes of a silent sign-in;
-# idle time is counted in steps of this many seconds instead.
-TOUCH_INTERVAL = 60
+def current() -> SsoSession | None:
+    """The live session named by the request's cookie, or None (expired, revoked, absent)."""
+    secret = request.cookies.get(_config().cookie_name)
+    if not secret or len(secret) > 128:
+        return None
+    key = sha256_hex(secret)
+    return _live(kv().get(f"sso:{key}"), key)
+
+
+def by_sid(sid: str) -> SsoSession | None:
+    pointer = kv().get(f"sid:{sid}") if sid and len(sid) <= 64 else None
+    if not pointer:
+        return None
+    return _live(kv().get(f"sso:{pointer['key']}"), pointer["key"])
+
+
+def of_user(user_id: int) -> list[SsoSession]:
+    """The user's live sessions, newest first; forgets ones that ended on their own."""
+    sessions = []
+    for sid in kv().set_members(f"user-sessions:{user_id}"):
+        session = by_sid(sid)
+        if session is None:
+            kv().set_remove(f"user-sessions:{user_id}", sid)
+        else:
+            sessions.append(session)
+    return sorted(sessions, key=lambda s: s.created_at, reverse=True)
 
 
 def touch(session: SsoSession, client_id: str | None = None) -> None:
     """Extend the idle lifetime and remember a client that received tokens in this session."""
     at = now()
-    new_client = bool(client_id) and client_id not in session.clients
-    if not new_client and at - session.last_seen < TOUCH_INTERVAL:
-        return
-    session.last_seen = at
-    if new_client:
-        session.clients.append(client_id)
-    _save(session, at)
+    if client_id:
+        kv().set_add(f"sso-clients:{session.sid}", client_id, _config().absolute_timeout)
+    if at - session.last_seen >= TOUCH_INTERVAL:
+        session.last_seen = at
+        _save(session, at)
 
 
 def end(session: SsoSession) -> None:
     kv().delete(f"sso:{session.key}")
     kv().delete(f"sid:{session.sid}")
+    kv().set_remove(f"user-sessions:{session.user_id}", session.sid)
 
 
 def set_cookie(response: Response, secret: str) -> None:

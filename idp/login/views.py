@@ -39,15 +39,23 @@ class ConsentForm(FlaskForm):
     decision = HiddenField()
 
 
-def _load(iid: str) -> tuple[dict, dict, object]:
+def _load(iid: str, allow_hub: bool = False) -> tuple[dict, dict, object]:
+    """The interaction, its authorization parameters and client. A sign-in to the hub's own
+    pages (`return_to`, no client) is allowed only where `allow_hub` says so."""
     ix = interaction.load(iid)
-    params = ix["params"]
+    params = ix.get("params") or {}
+    if allow_hub and ix.get("return_to"):
+        return ix, params, None
     client = clients.get(params.get("client_id"))
     if client is None:
         interaction.finish(iid)
         raise interaction.InteractionExpired(status=400)
     g.ui_locales = params.get("ui_locales")
     return ix, params, client
+
+
+def _client_id(client) -> str | None:  # noqa: ANN001
+    return client.client_id if client is not None else None
 
 
 def _page(template: str, params: dict, **context):  # noqa: ANN202
@@ -76,7 +84,7 @@ def _count_failure(ip: str | None, username: str) -> None:
 def login(iid: str):  # noqa: ANN201
     from flask import request
 
-    ix, params, client = _load(iid)
+    ix, params, client = _load(iid, allow_hub=True)
     form = LoginForm()
     error = None
     if request.method == "GET" and params.get("login_hint"):
@@ -85,7 +93,7 @@ def login(iid: str):  # noqa: ANN201
         username = form.username.data.strip()
         if _too_many_failures(request.remote_addr, username):
             error = _l("Too many failed sign-in attempts. Please wait a few minutes and try again.")
-            audit.record("login_throttled", username=username[:64], client_id=client.client_id)
+            audit.record("login_throttled", username=username[:64], client_id=_client_id(client))
         else:
             user = users.by_username(username)
             if (
@@ -100,9 +108,13 @@ def login(iid: str):  # noqa: ANN201
                 session, secret = sessions.start(user.id, ["pwd"], cfg.login.password_acr)
                 interaction.update(iid, ix, login_sid=session.sid)
                 audit.record(
-                    "login_success", user=user, client_id=client.client_id, method="password"
+                    "login_success", user=user, client_id=_client_id(client), method="password"
                 )
-                response = redirect(url_for("oidc.resume", iid=iid))
+                if client is None:
+                    interaction.finish(iid)
+                    response = redirect(ix["return_to"])
+                else:
+                    response = redirect(url_for("oidc.resume", iid=iid))
                 sessions.set_cookie(response, secret)
                 return response
             _count_failure(request.remote_addr, username)
@@ -110,7 +122,7 @@ def login(iid: str):  # noqa: ANN201
                 "login_failure",
                 user=user,
                 username=username[:64],
-                client_id=client.client_id,
+                client_id=_client_id(client),
                 method="password",
             )
             error = _l("Wrong username or password.")
@@ -166,3 +178,29 @@ def abort(iid: str):  # noqa: ANN201
         params["redirect_uri"],
         params.get("state"),
     )
+
+
+def safe_return_path(value: str | None, default: str = "/account") -> str:
+    """Only paths of this hub: never another host, never a scheme, never '//host'."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ord(c) < 32 for c in value)
+        or len(value) > 200
+    ):
+        return default
+    return value
+
+
+@bp.route("/login")
+def hub_login():  # noqa: ANN201
+    """Sign in to the hub's own pages (the account), not to a client system."""
+    from flask import request
+
+    return_to = safe_return_path(request.args.get("next"))
+    if sessions.current() is not None:
+        return redirect(return_to)
+    iid = interaction.create_for_hub(return_to)
+    return redirect(url_for("login.login", iid=iid))

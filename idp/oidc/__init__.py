@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import authorize, discovery, jwks, token  # noqa: F401 - modules add their routes
+from . import authorize, backchannel, discovery, end_session, jwks, token  # noqa: F401 - modules add routes
 from .blueprint import bp
 from .server import create_server
 
 
 def init_app(app: Flask) -> None:
     app.extensions["idp_oauth"] = create_server(app)
+    backchannel.init_app(app)
     app.register_blueprint(bp)

@@ -113,6 +113,7 @@ def create_server(app: Flask) -> HubAuthorizationServer:
     server.register_client_auth_method("private_key_jwt", PrivateKeyJwtAuth())
     server.register_client_auth_method("client_secret_basic", safe_client_secret_basic)
     server.register_extension(HubIssuerParameter())
+    from .end_session import HubEndSessionEndpoint
     from .introspection import HubIntrospectionEndpoint
     from .revocation import HubRevocationEndpoint
     from .userinfo import create_userinfo_endpoint
@@ -120,4 +121,5 @@ def create_server(app: Flask) -> HubAuthorizationServer:
     server.register_endpoint(HubRevocationEndpoint)
     server.register_endpoint(HubIntrospectionEndpoint)
     server.register_endpoint(create_userinfo_endpoint())
+    server.register_endpoint(HubEndSessionEndpoint)
     return server

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from ..clock import now_float
-from .models import KvEntry
+from .models import KvEntry, KvSetMember
 
 
 class StoreUnavailable(RuntimeError):
@@ -39,6 +39,12 @@ class ShortLivedStore(Protocol):
     def count(self, key: str) -> int: ...
 
     def delete(self, key: str) -> None: ...
+
+    def set_add(self, key: str, member: str, ttl: float) -> None: ...
+
+    def set_members(self, key: str) -> list[str]: ...
+
+    def set_remove(self, key: str, member: str) -> None: ...
 
     def ping(self) -> bool: ...
 
@@ -87,6 +93,20 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self._call(self.redis.delete, self._k(key))
+
+    def set_add(self, key: str, member: str, ttl: float) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.sadd(self._k(key), member)
+        pipe.pexpire(self._k(key), _ms(ttl), gt=True)
+        pipe.pexpire(self._k(key), _ms(ttl), nx=True)
+        self._call(pipe.execute)
+
+    def set_members(self, key: str) -> list[str]:
+        members = self._call(self.redis.smembers, self._k(key))
+        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+
+    def set_remove(self, key: str, member: str) -> None:
+        self._call(self.redis.srem, self._k(key), member)
 
     def ping(self) -> bool:
         try:
@@ -168,6 +188,32 @@ class SqlStore:
     def delete(self, key: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(KvEntry).where(KvEntry.key == key))
+
+    def set_add(self, key: str, member: str, ttl: float) -> None:
+        now = now_float()
+        stmt = self._insert(KvSetMember).values(key=key, member=member, expires_at=now + ttl)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[KvSetMember.key, KvSetMember.member], set_={"expires_at": now + ttl}
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+            if random.random() < self.SWEEP_PROBABILITY:
+                conn.execute(delete(KvSetMember).where(KvSetMember.expires_at <= now))
+
+    def set_members(self, key: str) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(KvSetMember.member)
+                .where(KvSetMember.key == key, KvSetMember.expires_at > now_float())
+                .order_by(KvSetMember.member)
+            )
+            return [row[0] for row in rows]
+
+    def set_remove(self, key: str, member: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(KvSetMember).where(KvSetMember.key == key, KvSetMember.member == member)
+            )
 
     def ping(self) -> bool:
         try:

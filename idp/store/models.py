@@ -227,3 +227,36 @@ class KvEntry(db.Model):
     value: Mapped[str | None] = mapped_column(Text)
     counter: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+class KvSetMember(db.Model):
+    """Members of short-lived sets (e.g. a user's sessions) when no Redis is configured."""
+
+    __tablename__ = "kv_set_members"
+    __table_args__ = (Index("ix_kv_set_members_expires_at", "expires_at"),)
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    member: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class LogoutDelivery(db.Model):
+    """One back-channel logout notification owed to one client for one session: an outbox row
+    that any worker may claim, so a dead client or a recycled worker loses nothing."""
+
+    __tablename__ = "logout_deliveries"
+    __table_args__ = (Index("ix_logout_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    uri: Mapped[str] = mapped_column(String(2000))
+    sid: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    claimed_until: Mapped[float | None] = mapped_column(Float)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    finished_at: Mapped[float | None] = mapped_column(Float)

@@ -18,6 +18,10 @@ def test_metadata_is_valid_and_complete(hub):
     assert metadata["authorization_response_iss_parameter_supported"] is True
     assert set(metadata["id_token_signing_alg_values_supported"]) == {"RS256", "ES256"}
     assert "national_id" in metadata["scopes_supported"]
+    assert metadata["end_session_endpoint"] == ISSUER + "/logout"
+    assert metadata["backchannel_logout_supported"] is True
+    assert metadata["backchannel_logout_session_supported"] is True
+    assert metadata["frontchannel_logout_supported"] is True
 
 
 def test_every_advertised_endpoint_answers(hub):
@@ -29,6 +33,7 @@ def test_every_advertised_endpoint_answers(hub):
         ("jwks_uri", "GET", 200),
         ("revocation_endpoint", "POST", 401),
         ("introspection_endpoint", "POST", 401),
+        ("end_session_endpoint", "GET", 200),  # no session: the signed-out page
     ]:
         path = urlsplit(metadata[name]).path
         response = hub.web.open(

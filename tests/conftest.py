@@ -211,6 +211,16 @@ class Hub:
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
         return self.web.post("/token", data=data, headers=headers)
 
+    def tokens(self, client_id, secret, redirect_uri="https://rp.example/cb", **params) -> dict:
+        """Sign in and exchange the code: the token response of a confidential client."""
+        code = self.code_for(client_id, redirect_uri=redirect_uri, **params)
+        response = self.token(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+            auth=(client_id, secret),
+        )
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
     def code_for(self, client_id, **kwargs) -> str:
         response = self.sign_in(client_id, **kwargs)
         assert response.status_code == 302, response.get_data(as_text=True)
@@ -222,3 +232,13 @@ class Hub:
 @pytest.fixture
 def hub(app, web) -> Hub:
     return Hub(app, web)
+
+
+@pytest.fixture
+def receiver():
+    """A client system's back-channel logout endpoint: a real HTTP server on loopback."""
+    from tests.receiver import Receiver
+
+    r = Receiver()
+    yield r
+    r.close()

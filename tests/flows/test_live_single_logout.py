@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 
-import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
@@ -14,16 +13,8 @@ from joserfc.jwk import KeySet
 
 from tests.flows.live import Browser
 from tests.flows.test_live_code_flow import PASSWORD, USER, live, query  # noqa: F401
-from tests.receiver import Receiver
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def register(live, name: str, **extra) -> tuple[str, str, str]:  # noqa: F811

@@ -11,16 +11,6 @@ from tests.conftest import ISSUER
 RP = "https://rp.example/cb"
 
 
-def tokens_for(hub, client_id, secret, **params):
-    code = hub.code_for(client_id, **params)
-    response = hub.token(
-        {"grant_type": "authorization_code", "code": code, "redirect_uri": RP},
-        auth=(client_id, secret),
-    )
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
 def verify(hub, id_token):
     jwks = KeySet.import_key_set(hub.web.get("/jwks").get_json())
     return jwt.decode(id_token, jwks, algorithms=["RS256", "ES256"])
@@ -29,7 +19,7 @@ def verify(hub, id_token):
 def test_id_token_has_every_required_claim_and_verifies_against_jwks(hub, clock):
     a, secret = hub.add_client()
     sub = hub.add_user()
-    body = tokens_for(hub, a, secret, nonce="abc", scope="openid")
+    body = hub.tokens(a, secret, nonce="abc", scope="openid")
     token = verify(hub, body["id_token"])
     assert token.header["alg"] == "RS256" and token.header["kid"]
     claims = token.claims
@@ -45,7 +35,7 @@ def test_id_token_has_every_required_claim_and_verifies_against_jwks(hub, clock)
 def test_es256_client_gets_es256_id_token(hub):
     a, secret = hub.add_client(id_token_alg="ES256")
     hub.add_user()
-    token = verify(hub, tokens_for(hub, a, secret)["id_token"])
+    token = verify(hub, hub.tokens(a, secret)["id_token"])
     assert token.header["alg"] == "ES256"
 
 
@@ -53,8 +43,8 @@ def test_sid_is_shared_across_clients_of_one_session(hub):
     a, sa = hub.add_client(first_party=True)
     b, sb = hub.add_client(name="B", first_party=True)
     hub.add_user()
-    one = verify(hub, tokens_for(hub, a, sa)["id_token"]).claims
-    two = verify(hub, tokens_for(hub, b, sb)["id_token"]).claims
+    one = verify(hub, hub.tokens(a, sa)["id_token"]).claims
+    two = verify(hub, hub.tokens(b, sb)["id_token"]).claims
     assert one["sid"] == two["sid"] and one["auth_time"] == two["auth_time"]
 
 
@@ -63,11 +53,11 @@ def test_scopes_release_only_their_claims(hub):
     hub.add_user(
         full_name="Trần Thị B", email="b@example.vn", phone="0912345678", national_id="001190000001"
     )
-    body = tokens_for(hub, a, secret, scope="openid email")
+    body = hub.tokens(a, secret, scope="openid email")
     info = hub.web.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]})
     claims = info.get_json()
     assert set(claims) == {"sub", "email", "email_verified"}
-    body = tokens_for(hub, a, secret, scope="openid profile phone national_id")
+    body = hub.tokens(a, secret, scope="openid profile phone national_id")
     claims = hub.web.get(
         "/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}
     ).get_json()
@@ -79,8 +69,7 @@ def test_scopes_release_only_their_claims(hub):
 def test_national_id_only_for_clients_allowed_it(hub):
     a, secret = hub.add_client()  # default scope: no national_id
     hub.add_user(national_id="001190000001")
-    body = tokens_for(
-        hub,
+    body = hub.tokens(
         a,
         secret,
         scope="openid profile national_id",
@@ -98,7 +87,7 @@ def test_claims_parameter_requests_individual_claims(hub):
     a, secret = hub.add_client()
     hub.add_user(email="c@example.vn", full_name="Lê Văn C")
     request = {"id_token": {"email": {"essential": True}}, "userinfo": {"name": None}}
-    body = tokens_for(hub, a, secret, scope="openid", claims=json.dumps(request))
+    body = hub.tokens(a, secret, scope="openid", claims=json.dumps(request))
     assert verify(hub, body["id_token"]).claims["email"] == "c@example.vn"
     claims = hub.web.get(
         "/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}
@@ -109,7 +98,7 @@ def test_claims_parameter_requests_individual_claims(hub):
 def test_userinfo_post_with_token_in_body(hub):
     a, secret = hub.add_client()
     hub.add_user()
-    body = tokens_for(hub, a, secret)
+    body = hub.tokens(a, secret)
     response = hub.web.post("/userinfo", data={"access_token": body["access_token"]})
     assert response.status_code == 200 and response.get_json()["sub"]
     both = hub.web.post(
@@ -127,7 +116,7 @@ def test_userinfo_rejects_missing_bad_expired_and_revoked_tokens(hub, clock, app
     bad = hub.web.get("/userinfo", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401 and bad.get_json()["error"] == "invalid_token"
     assert "Bearer" in bad.headers.get("WWW-Authenticate", "")
-    body = tokens_for(hub, a, secret)
+    body = hub.tokens(a, secret)
     hub.web.post("/revoke", data={"token": body["access_token"]}, headers=_basic(a, secret))
     assert (
         hub.web.get(
@@ -135,7 +124,7 @@ def test_userinfo_rejects_missing_bad_expired_and_revoked_tokens(hub, clock, app
         ).status_code
         == 401
     )
-    body = tokens_for(hub, a, secret)
+    body = hub.tokens(a, secret)
     clock.advance(app.config["IDP"].tokens.access_token_ttl + 1)
     assert (
         hub.web.get(
@@ -148,7 +137,7 @@ def test_userinfo_rejects_missing_bad_expired_and_revoked_tokens(hub, clock, app
 def test_userinfo_needs_openid_scope(hub):
     a, secret = hub.add_client()
     hub.add_user()
-    body = tokens_for(hub, a, secret, scope="profile")
+    body = hub.tokens(a, secret, scope="profile")
     assert "id_token" not in body
     response = hub.web.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]})
     assert response.status_code == 403 and response.get_json()["error"] == "insufficient_scope"
@@ -159,7 +148,7 @@ def test_userinfo_refuses_tokens_of_inactive_users(hub, app):
 
     a, secret = hub.add_client()
     hub.add_user()
-    body = tokens_for(hub, a, secret)
+    body = hub.tokens(a, secret)
     with app.app_context():
         users.by_username("citizen01").active = False
         db.session.commit()

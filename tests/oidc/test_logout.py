@@ -19,23 +19,6 @@ A_CB, B_CB = "https://a.example/cb", "https://b.example/cb"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
-
-
-def tokens(hub, client_id, secret, redirect_uri, **params):
-    code = hub.code_for(client_id, redirect_uri=redirect_uri, **params)
-    response = hub.token(
-        {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
-        auth=(client_id, secret),
-    )
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
 def two_clients(hub, receiver_url):
     a = hub.add_client(
         name="A", redirect_uris=[A_CB], first_party=True, backchannel_logout_uri=receiver_url
@@ -58,9 +41,9 @@ def decode(hub, token):
 def test_sign_in_once_log_out_everywhere(hub, app, receiver):
     (a, sa), (b, sb) = two_clients(hub, receiver.url)
     hub.add_user()
-    at_a = tokens(hub, a, sa, A_CB)
+    at_a = hub.tokens(a, sa, A_CB)
     # B gets tokens with no password: prompt=none works.
-    at_b = tokens(hub, b, sb, B_CB, prompt="none")
+    at_b = hub.tokens(b, sb, B_CB, prompt="none")
     sid = decode(hub, at_a["id_token"]).claims["sid"]
     assert decode(hub, at_b["id_token"]).claims["sid"] == sid
 
@@ -112,7 +95,7 @@ def test_sign_in_once_log_out_everywhere(hub, app, receiver):
 def test_logout_without_hint_asks_first(hub):
     (a, sa), _ = two_clients(hub, "https://a.example/bc")
     hub.add_user()
-    tokens(hub, a, sa, A_CB)
+    hub.tokens(a, sa, A_CB)
     page = hub.web.get("/logout")
     assert page.status_code == 200 and "decision" in page.get_data(as_text=True)
     # Still signed in: a third-party page cannot log the citizen out silently.
@@ -139,7 +122,7 @@ def test_logout_without_hint_asks_first(hub):
 def test_confirmed_logout_with_client_id_returns_to_registered_uri(hub):
     _, (b, sb) = two_clients(hub, "https://a.example/bc")
     hub.add_user()
-    tokens(hub, b, sb, B_CB)
+    hub.tokens(b, sb, B_CB)
     page = hub.web.get(
         "/logout",
         query_string={
@@ -159,9 +142,9 @@ def test_hint_of_another_session_asks_first(hub):
     _, (b, sb) = two_clients(hub, "https://a.example/bc")
     hub.add_user(username="citizen01")
     hub.add_user(username="citizen02")
-    other = tokens(hub, b, sb, B_CB, username="citizen02")
+    other = hub.tokens(b, sb, B_CB, username="citizen02")
     hub.web.delete_cookie("idp_sso")
-    tokens(hub, b, sb, B_CB, username="citizen01")
+    hub.tokens(b, sb, B_CB, username="citizen01")
     page = hub.web.get("/logout", query_string={"id_token_hint": other["id_token"]})
     assert page.status_code == 200 and 'value="logout"' in page.get_data(as_text=True)
 
@@ -181,7 +164,7 @@ def test_invalid_hint_is_an_error_page(hub, params):
 def test_hint_for_another_client_id_is_an_error(hub):
     (a, sa), (b, sb) = two_clients(hub, "https://a.example/bc")
     hub.add_user()
-    at_b = tokens(hub, b, sb, B_CB)
+    at_b = hub.tokens(b, sb, B_CB)
     response = hub.web.get(
         "/logout", query_string={"id_token_hint": at_b["id_token"], "client_id": a}
     )
@@ -191,7 +174,7 @@ def test_hint_for_another_client_id_is_an_error(hub):
 def test_unregistered_post_logout_uri_is_not_followed(hub):
     _, (b, sb) = two_clients(hub, "https://a.example/bc")
     hub.add_user()
-    at_b = tokens(hub, b, sb, B_CB)
+    at_b = hub.tokens(b, sb, B_CB)
     response = hub.web.get(
         "/logout",
         query_string={
@@ -206,7 +189,7 @@ def test_unregistered_post_logout_uri_is_not_followed(hub):
 def test_logout_with_no_session_still_returns_to_the_client(hub):
     _, (b, sb) = two_clients(hub, "https://a.example/bc")
     hub.add_user()
-    at_b = tokens(hub, b, sb, B_CB)
+    at_b = hub.tokens(b, sb, B_CB)
     hub.web.delete_cookie("idp_sso")
     response = hub.web.get(
         "/logout",
@@ -221,7 +204,7 @@ def test_logout_with_no_session_still_returns_to_the_client(hub):
 def test_expired_id_token_hint_is_accepted(hub, clock, app):
     _, (b, sb) = two_clients(hub, "https://a.example/bc")
     hub.add_user()
-    at_b = tokens(hub, b, sb, B_CB)
+    at_b = hub.tokens(b, sb, B_CB)
     clock.advance(app.config["IDP"].tokens.id_token_ttl + 60)
     hub.authorize(
         response_type="code", client_id=b, redirect_uri=B_CB, scope="openid", prompt="none"
@@ -245,7 +228,7 @@ def test_front_channel_logout_page_renders_frames(hub):
         post_logout_redirect_uris=["https://f.example/bye"],
     )
     hub.add_user()
-    at = tokens(hub, f, sf, "https://f.example/cb")
+    at = hub.tokens(f, sf, "https://f.example/cb")
     sid = decode(hub, at["id_token"]).claims["sid"]
     response = hub.web.get(
         "/logout",
@@ -268,8 +251,8 @@ def test_broken_backchannel_endpoint_never_blocks_logout(hub, app, mode):
     try:
         (a, sa), (b, sb) = two_clients(hub, receiver.url)
         hub.add_user()
-        tokens(hub, a, sa, A_CB)
-        at_b = tokens(hub, b, sb, B_CB)
+        hub.tokens(a, sa, A_CB)
+        at_b = hub.tokens(b, sb, B_CB)
         response = hub.web.get("/logout", query_string={"id_token_hint": at_b["id_token"]})
         # The logout answered while A's endpoint is still hanging (or failing).
         assert response.status_code == 200 and "idp_sso=;" in response.headers["Set-Cookie"]

@@ -36,6 +36,7 @@ def _secret_key(config: Config) -> str:
 def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN001
     """Build the hub for one configuration; `clock` replaces time.time in tests."""
     from . import i18n, oidc
+    from .accounts.views import bp as accounts_bp
     from .errors import init_error_handlers
     from .keys import KeyRing
     from .login.account import bp as account_bp
@@ -94,6 +95,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     csrf.exempt(oidc.bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(accounts_bp)
     init_error_handlers(app)
     init_security_headers(app)
 

@@ -89,6 +89,34 @@ class UiConfig:
 
 
 @dataclass(frozen=True)
+class MailConfig:
+    """Outgoing email (activation and password-reset links). With no smtp_host, every message
+    is written to a dev outbox folder instead and the log says where."""
+
+    smtp_host: str = option("", "SMTP server; empty writes mail to outbox_dir instead.")
+    smtp_port: int = option(587, "SMTP port: 587 for STARTTLS, 465 for SSL, 25 for none.")
+    security: str = option("starttls", "Transport security: starttls, ssl or none.")
+    username: str = option("", "SMTP user name; empty sends without authentication.")
+    password_env: str = option(
+        "IDP_SMTP_PASSWORD", "Environment variable that holds the SMTP password."
+    )
+    sender: str = option(
+        "Cổng Dịch vụ công <no-reply@localhost>", "From address of every message the hub sends."
+    )
+    timeout: float = option(10.0, "Seconds to wait for the SMTP server.")
+    outbox_dir: str = option("", "Dev outbox folder; empty means instance_dir/outbox.")
+
+
+@dataclass(frozen=True)
+class AccountsConfig:
+    """Local accounts: registration, activation, password reset."""
+
+    registration_open: bool = option(True, "Whether citizens and businesses may register here.")
+    activation_ttl: int = option(48 * 3600, "Seconds an activation link stays valid.")
+    reset_ttl: int = option(3600, "Seconds a password-reset link stays valid.")
+
+
+@dataclass(frozen=True)
 class LogoutConfig:
     """Single logout: back-channel notifications to client systems (OIDC Back-Channel Logout)."""
 
@@ -167,6 +195,8 @@ class Config:
     login: LoginConfig = field(default_factory=LoginConfig, metadata={"doc": ""})
     ui: UiConfig = field(default_factory=UiConfig, metadata={"doc": ""})
     logout: LogoutConfig = field(default_factory=LogoutConfig, metadata={"doc": ""})
+    mail: MailConfig = field(default_factory=MailConfig, metadata={"doc": ""})
+    accounts: AccountsConfig = field(default_factory=AccountsConfig, metadata={"doc": ""})
     database: DatabaseConfig = field(default_factory=DatabaseConfig, metadata={"doc": ""})
 
     # Derived values -------------------------------------------------------------------------
@@ -183,6 +213,10 @@ class Config:
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @property
+    def resolved_outbox_dir(self) -> Path:
+        return Path(self.mail.outbox_dir or Path(self.instance_dir) / "outbox").resolve()
 
     @property
     def resolved_keys_dir(self) -> Path:
@@ -267,6 +301,8 @@ def validate(config: Config) -> None:
         raise ConfigError(
             "logout.backchannel_max_attempts and backchannel_timeout must be positive"
         )
+    if config.mail.security not in ("starttls", "ssl", "none"):
+        raise ConfigError("mail.security must be starttls, ssl or none")
     if config.server.workers < 1 or config.server.threads < 1:
         raise ConfigError("server.workers and server.threads must be at least 1")
 
@@ -285,7 +321,8 @@ def example_toml() -> str:
         nested = []
         if section:
             lines.append(f"[{section}]")
-            lines.append(f"# {cls.__doc__.strip()}")
+            for doc_line in _wrap(" ".join(cls.__doc__.split())):
+                lines.append(f"# {doc_line}")
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             if dataclasses.is_dataclass(default):

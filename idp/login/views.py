@@ -96,11 +96,25 @@ def login(iid: str):  # noqa: ANN201
             audit.record("login_throttled", username=username[:64], client_id=_client_id(client))
         else:
             user = users.by_username(username)
-            if (
-                verify_password(user.password_hash if user else None, form.password.data)
-                and user is not None
-                and user.active
-            ):
+            password_ok = verify_password(user.password_hash if user else None, form.password.data)
+            if password_ok and user is not None and not user.active:
+                # The right password: saying why does not help a guesser.
+                pending = user.activated_at is None
+                error = (
+                    _l(
+                        "This account is not activated yet. Open the link in the email we "
+                        "sent, or ask for a new one below."
+                    )
+                    if pending
+                    else _l("This account is locked. Please contact the one-stop counter.")
+                )
+                audit.record(
+                    "login_refused",
+                    user=user,
+                    client_id=_client_id(client),
+                    reason="not_activated" if pending else "locked",
+                )
+            elif password_ok and user is not None:
                 old = sessions.current()
                 if old is not None:
                     sessions.end(old)
@@ -117,15 +131,16 @@ def login(iid: str):  # noqa: ANN201
                     response = redirect(url_for("oidc.resume", iid=iid))
                 sessions.set_cookie(response, secret)
                 return response
-            _count_failure(request.remote_addr, username)
-            audit.record(
-                "login_failure",
-                user=user,
-                username=username[:64],
-                client_id=_client_id(client),
-                method="password",
-            )
-            error = _l("Wrong username or password.")
+            else:
+                _count_failure(request.remote_addr, username)
+                audit.record(
+                    "login_failure",
+                    user=user,
+                    username=username[:64],
+                    client_id=_client_id(client),
+                    method="password",
+                )
+                error = _l("Wrong username or password.")
     elif request.method == "POST":
         error = _l("Please enter your username and password.")
     form.password.data = ""

@@ -12,7 +12,18 @@ import uuid
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..security import sha256_hex
@@ -30,6 +41,24 @@ def new_subject() -> str:
 
 class User(db.Model):
     __tablename__ = "users"
+    __table_args__ = (
+        # One active citizen account per identity number, one active organisation per tax code;
+        # pending (not yet activated) registrations do not block the real owner.
+        Index(
+            "uq_users_active_national_id",
+            "national_id",
+            unique=True,
+            postgresql_where=text("active AND account_type = 'citizen'"),
+            sqlite_where=text("active AND account_type = 'citizen'"),
+        ),
+        Index(
+            "uq_users_active_tax_code",
+            "tax_code",
+            unique=True,
+            postgresql_where=text("active AND account_type = 'organization'"),
+            sqlite_where=text("active AND account_type = 'organization'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject: Mapped[str] = mapped_column(String(64), unique=True, default=new_subject)
@@ -45,8 +74,19 @@ class User(db.Model):
     birthdate: Mapped[str | None] = mapped_column(String(10))
     gender: Mapped[str | None] = mapped_column(String(16))
     address: Mapped[str | None] = mapped_column(String(500))
+    sex: Mapped[str | None] = mapped_column(String(8))
     account_type: Mapped[str] = mapped_column(String(16), default="citizen")
+    business_name: Mapped[str | None] = mapped_column(String(200))
+    tax_code: Mapped[str | None] = mapped_column(String(14), index=True)
+    province_code: Mapped[str | None] = mapped_column(String(2))
+    ward_code: Mapped[str | None] = mapped_column(String(5))
+    street: Mapped[str | None] = mapped_column(String(200))
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    roles: Mapped[list] = mapped_column(JSON, default=list)
+    # False until the emailed link is opened (activated_at stays None), or when staff lock it.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    activated_at: Mapped[int | None] = mapped_column(BigInteger)
+    locked_until: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger, default=_now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=_now, onupdate=_now)
 

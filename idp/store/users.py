@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ..accounts.passwords import hash_password
+from ..clock import now
 from .db import db
 from .models import User
 
@@ -38,6 +39,7 @@ def create(
     phone: str | None = None,
     national_id: str | None = None,
     active: bool = True,
+    **extra,
 ) -> User:
     user = User(
         username=username.strip(),
@@ -48,6 +50,8 @@ def create(
         phone=phone,
         national_id=national_id,
         active=active,
+        activated_at=now() if active else None,
+        **extra,
     )
     db.session.add(user)
     db.session.commit()

@@ -1,0 +1,110 @@
+"""Registration, activation and "resend activation" pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+
+from . import divisions, registration
+
+bp = Blueprint("accounts", __name__)
+
+CITIZEN_FIELDS = (
+    "full_name",
+    "birthdate",
+    "sex",
+    "national_id",
+    "username",
+    "phone",
+    "email",
+    "address",
+    "password",
+    "password_confirm",
+)
+ORGANIZATION_FIELDS = (
+    "business_name",
+    "tax_code",
+    "province_code",
+    "ward_code",
+    "street",
+    "contact_name",
+    "username",
+    "phone",
+    "email",
+    "password",
+    "password_confirm",
+)
+SECRET_FIELDS = ("password", "password_confirm")
+
+
+class CsrfForm(FlaskForm):
+    """Only the CSRF token; the fields are checked by idp.accounts.validators."""
+
+
+def _typed(names: tuple[str, ...]) -> dict[str, str]:
+    """What the person typed, kept for the page again (never the passwords)."""
+    return {n: request.form.get(n, "")[:300] for n in names if n not in SECRET_FIELDS}
+
+
+def _registration_page(kind: str, names: tuple[str, ...], register):  # noqa: ANN001, ANN202
+    if not current_app.config["IDP"].accounts.registration_open:
+        abort(404)
+    form = CsrfForm()
+    outcome = None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        outcome = register({n: request.form.get(n, "") for n in names})
+        if outcome.user is not None:
+            return render_template("accounts/registered.html", user=outcome.user)
+    errors = outcome.errors if outcome else {}
+    status = 400 if outcome and (errors or outcome.mail_failed) else 200
+    return render_template(
+        f"accounts/register_{kind}.html",
+        form=form,
+        values=_typed(names),
+        errors=errors,
+        mail_failed=bool(outcome and outcome.mail_failed),
+        provinces=[(p.code, p.label) for p in divisions.provinces()],
+        wards=[(w.code, w.name) for w in divisions.wards(request.form.get("province_code", ""))],
+    ), status
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register_citizen():  # noqa: ANN201
+    return _registration_page("citizen", CITIZEN_FIELDS, registration.register_citizen)
+
+
+@bp.route("/register/business", methods=["GET", "POST"])
+def register_organization():  # noqa: ANN201
+    return _registration_page(
+        "organization", ORGANIZATION_FIELDS, registration.register_organization
+    )
+
+
+@bp.route("/activate/<token>")
+def activate(token: str):  # noqa: ANN201
+    user, problem = registration.activate(token)
+    if user is None:
+        return render_template("errors/page.html", message=problem, status=400), 400
+    return render_template("accounts/activated.html", user=user)
+
+
+@bp.route("/activate/resend", methods=["GET", "POST"])
+def resend_activation():  # noqa: ANN201
+    form = CsrfForm()
+    sent = False
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        registration.resend_activation(request.form.get("identifier", ""))
+        sent = True
+    return render_template(
+        "accounts/resend.html",
+        form=form,
+        sent=sent,
+        message=_l(
+            "If a pending account matches, a new activation link is on its way. Check your mailbox."
+        ),
+    )

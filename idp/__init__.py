@@ -41,7 +41,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     from .keys import KeyRing
     from .login.account import bp as account_bp
     from .login.views import bp as login_bp
-    from .security import init_security_headers
+    from .security import init_input_guards, init_security_headers
     from .store import RedisStore, SqlStore, db
     from .store.db import engine_options
 
@@ -89,6 +89,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
         publish_window=config.tokens.id_token_ttl + 300,
     )
 
+    init_input_guards(app)
     i18n.init_app(app)
     csrf.init_app(app)
     oidc.init_app(app)

@@ -364,6 +364,40 @@ def users_add(
         click.echo(f"created user {data['username']} (sub {data['sub']})")
 
 
+@users.command("grant-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["staff", "admin"]))
+@pass_ctx
+def users_grant_role(ctx: Context, username: str, role: str) -> None:
+    """Give a user the staff (one-stop counter) or admin role."""
+    _set_role(ctx, username, role, grant=True)
+
+
+@users.command("revoke-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["staff", "admin"]))
+@pass_ctx
+def users_revoke_role(ctx: Context, username: str, role: str) -> None:
+    """Take the staff or admin role away from a user."""
+    _set_role(ctx, username, role, grant=False)
+
+
+def _set_role(ctx: Context, username: str, role: str, grant: bool) -> None:
+    from .store import audit, db
+    from .store import users as store_users
+
+    with ctx.app().app_context():
+        user = store_users.by_username(username)
+        if user is None:
+            raise click.ClickException(f"no user {username}")
+        roles = set(user.roles or [])
+        roles = roles | {role} if grant else roles - {role}
+        user.roles = sorted(roles)
+        db.session.commit()
+        audit.record("role_granted" if grant else "role_revoked", user=user, role=role, by="cli")
+        click.echo(f"{username}: roles {', '.join(user.roles) or '(none)'}")
+
+
 @users.command("logout")
 @click.argument("username")
 @click.option(

@@ -77,6 +77,9 @@ class LoginConfig:
         10, "Failed sign-ins allowed for one username within `attempt_window` seconds."
     )
     attempt_window: int = option(15 * 60, "Window in seconds for the failed sign-in limits.")
+    lockout_seconds: int = option(
+        15 * 60, "How long an account or IP stays locked once it reached its limit."
+    )
     password_acr: str = option("LoA1", "The `acr` value reached by a local password sign-in.")
 
 

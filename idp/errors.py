@@ -48,6 +48,12 @@ class InvalidRedirectPage(IdpError):
     )
 
 
+class BadEncoding(IdpError):
+    """A form or query sent bytes that are not UTF-8 text."""
+
+    message = _l("The form contained text in a wrong encoding. Please type it again.")
+
+
 class InteractionExpired(IdpError):
     message = _l(
         "This sign-in took too long or was already finished. Please go back to the "
@@ -66,6 +72,8 @@ def error_page(message, status: int) -> tuple[str, int]:  # noqa: ANN001
 def init_error_handlers(app: Flask) -> None:
     @app.errorhandler(IdpError)
     def handle_idp_error(error: IdpError):  # noqa: ANN202
+        if wants_json():
+            return _json_error("invalid_request", str(error.message), error.status)
         return error_page(error.message, error.status)
 
     @app.errorhandler(CSRFError)

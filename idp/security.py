@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, abort, request
 
@@ -31,16 +32,31 @@ CSP = (
 )
 
 
-def init_security_headers(app: Flask) -> None:
-    """Headers every answer carries: no framing, no sniffing, no referrer leaks, a strict CSP."""
+def _utf8_form(body: bytes) -> bool:
+    """Whether every name and value of a urlencoded body is UTF-8 once percent-decoded
+    (Werkzeug keeps bad bytes as literal "%FF", which would pass for text)."""
+    try:
+        for pair in body.split(b"&"):
+            unquote_to_bytes(pair.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
-    https = app.config["IDP"].issuer_is_https
+
+def init_input_guards(app: Flask) -> None:
+    """Refuse input no endpoint can use, before anything else (CSRF included) reads it."""
 
     @app.before_request
     def refuse_nul_bytes() -> None:
         """No parameter of the hub may contain NUL; PostgreSQL text cannot store it either."""
         if "\x00" in request.path:
             abort(404)
+        if request.mimetype == "application/x-www-form-urlencoded" and not _utf8_form(
+            request.get_data(cache=True)
+        ):
+            from .errors import BadEncoding
+
+            raise BadEncoding()
         sources = [request.args]
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             sources.append(request.form)
@@ -48,6 +64,12 @@ def init_security_headers(app: Flask) -> None:
             for key, value in source.items(multi=True):
                 if "\x00" in key or "\x00" in value:
                     abort(400)
+
+
+def init_security_headers(app: Flask) -> None:
+    """Headers every answer carries: no framing, no sniffing, no referrer leaks, a strict CSP."""
+
+    https = app.config["IDP"].issuer_is_https
 
     @app.after_request
     def add_headers(response: Response) -> Response:

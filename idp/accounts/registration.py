@@ -55,13 +55,15 @@ def _check(errors: dict, name: str, rule: Callable[[], object]) -> object:
         return None
 
 
-def _common_credentials(form: dict, errors: dict) -> dict:
+def _common_credentials(form: dict, errors: dict, with_password: bool = True) -> dict:
     username = _check(errors, "username", lambda: v.username(form.get("username")))
-    password = _check(
-        errors, "password", lambda: v.password(form.get("password"), username_value=username)
-    )
-    if password and form.get("password_confirm") != form.get("password"):
-        errors["password_confirm"] = _l("The two passwords are not the same.")
+    password = None
+    if with_password:
+        password = _check(
+            errors, "password", lambda: v.password(form.get("password"), username_value=username)
+        )
+        if password and form.get("password_confirm") != form.get("password"):
+            errors["password_confirm"] = _l("The two passwords are not the same.")
     email = _check(errors, "email", lambda: v.email(form.get("email")))
     phone = _check(errors, "phone", lambda: v.phone(form.get("phone")))
     if username and store_users.by_username(username) is not None:
@@ -69,9 +71,11 @@ def _common_credentials(form: dict, errors: dict) -> dict:
     return {"username": username, "password": password, "email": email, "phone": phone}
 
 
-def register_citizen(form: dict) -> Outcome:
+def register_citizen(form: dict, staff: User | None = None) -> Outcome:
+    """A citizen registers themself, or counter staff register them (no password: the
+    citizen sets it from the emailed link)."""
     errors: dict[str, object] = {}
-    values = _common_credentials(form, errors)
+    values = _common_credentials(form, errors, with_password=staff is None)
     values["full_name"] = _check(errors, "full_name", lambda: v.full_name(form.get("full_name")))
     born = _check(errors, "birthdate", lambda: v.birthdate(form.get("birthdate")))
     sex = _check(errors, "sex", lambda: v.sex(form.get("sex")))
@@ -87,7 +91,7 @@ def register_citizen(form: dict) -> Outcome:
         errors["national_id"] = DUPLICATE_NATIONAL_ID
     if errors:
         return Outcome(errors=errors)
-    return _create(values, birthdate=born.isoformat(), sex=sex, account_type="citizen")
+    return _create(values, staff, birthdate=born.isoformat(), sex=sex, account_type="citizen")
 
 
 def register_organization(form: dict) -> Outcome:
@@ -133,12 +137,21 @@ def _active_with(column: str, value: str) -> bool:
     )
 
 
-def _create(values: dict, **extra) -> Outcome:
+def _create(values: dict, staff: User | None = None, **extra) -> Outcome:
     fields = {**values, **extra}
     user = store_users.create(active=False, **fields)
-    audit.record("user_registered", user=user, account_type=user.account_type)
+    if staff is None:
+        audit.record("user_registered", user=user, account_type=user.account_type)
+    else:
+        audit.record(
+            "user_registered_by_staff",
+            user=user,
+            staff=staff.username,
+            staff_name=staff.full_name,
+            account_type=user.account_type,
+        )
     try:
-        send_activation(user)
+        send_activation(user) if staff is None else send_staff_activation(user, staff)
     except mail.MailError:
         # Nothing half-done stays behind: the person can submit the same form again.
         db.session.delete(user)
@@ -161,6 +174,24 @@ def send_activation(user: User) -> None:
         username=user.username,
         link=link,
         hours=ttl // 3600,
+    )
+
+
+def send_staff_activation(user: User, staff: User) -> None:
+    """The citizen activates the account by choosing their own password."""
+    ttl = current_app.config["IDP"].accounts.activation_ttl
+    secret = secrets.token_urlsafe(32)
+    kv().put(f"reset:{sha256_hex(secret)}", {"user_id": user.id}, ttl)
+    link = url_for("accounts.reset_password", token=secret, _external=True)
+    mail.send(
+        user.email,
+        "staff_activate",
+        str(get_locale() or "vi"),
+        name=user.full_name or user.username,
+        username=user.username,
+        link=link,
+        hours=ttl // 3600,
+        staff=staff.full_name or staff.username,
     )
 
 

@@ -178,6 +178,14 @@ class FieldError(ValueError):
         self.message = message
 
 
+def not_allowed(value: str) -> bool:
+    """Control and invisible formatting characters, and U+FFFD, which is what bytes that were
+    not valid UTF-8 became on the way in."""
+    return "\ufffd" in value or any(
+        unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in value
+    )
+
+
 def clean_text(value: str | None, *, max_length: int, required: bool = True) -> str | None:
     """Trimmed, NFC-normalised text without control characters; None when empty."""
     value = unicodedata.normalize("NFC", (value or "").strip())
@@ -185,7 +193,7 @@ def clean_text(value: str | None, *, max_length: int, required: bool = True) -> 
         if required:
             raise FieldError(_l("This field is required."))
         return None
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in value):
+    if not_allowed(value):
         raise FieldError(_l("This field contains characters that are not allowed."))
     if len(value) > max_length:
         raise FieldError(_l("At most %(n)d characters.", n=max_length))
@@ -212,7 +220,7 @@ def password(value: str | None, *, username_value: str | None = None) -> str:
         raise FieldError(_l("At least %(n)d characters.", n=MIN_PASSWORD))
     if len(value) > MAX_PASSWORD:
         raise FieldError(_l("At most %(n)d characters.", n=MAX_PASSWORD))
-    if any(unicodedata.category(c) == "Cc" for c in value):
+    if not_allowed(value):
         raise FieldError(_l("This field contains characters that are not allowed."))
     lowered = value.lower()
     if lowered in COMMON_PASSWORDS or (username_value and username_value.lower() in lowered):

@@ -6,7 +6,9 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
-from . import divisions, registration
+from ..login.account import signed_in
+from . import divisions, recovery, registration
+from . import profile as profile_service
 
 bp = Blueprint("accounts", __name__)
 
@@ -108,3 +110,119 @@ def resend_activation():  # noqa: ANN201
             "If a pending account matches, a new activation link is on its way. Check your mailbox."
         ),
     )
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot_password():  # noqa: ANN201
+    form = CsrfForm()
+    sent = False
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        recovery.request_reset(request.form.get("identifier", ""))
+        sent = True
+    return render_template("accounts/forgot.html", form=form, sent=sent)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):  # noqa: ANN201
+    form = CsrfForm()
+    user = recovery.peek_reset(token)
+    errors: dict = {}
+    if user is None:
+        errors["token"] = _l("This link is not valid, was already used, or has expired.")
+    elif request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        done, errors = recovery.complete_reset(
+            token, request.form.get("password", ""), request.form.get("password_confirm", "")
+        )
+        if done is not None:
+            return render_template("accounts/password_changed.html", user=done)
+    status = 400 if errors else 200
+    return render_template(
+        "accounts/reset.html", form=form, errors=errors, user=user, values={}
+    ), status
+
+
+@bp.route("/email/confirm/<token>")
+def confirm_email(token: str):  # noqa: ANN201
+    user = recovery.confirm_email(token)
+    if user is None:
+        message = _l("This link is not valid, was already used, or has expired.")
+        return render_template("errors/page.html", message=message, status=400), 400
+    return render_template("accounts/email_confirmed.html", user=user)
+
+
+PROFILE_FIELDS = ("full_name", "address", "email", "phone")
+
+
+@bp.route("/account/profile", methods=["GET", "POST"])
+@signed_in
+def profile(session, user):  # noqa: ANN001, ANN201
+    form = CsrfForm()
+    errors: dict = {}
+    notice = None
+    values = {
+        "full_name": user.full_name or "",
+        "address": user.address or "",
+        "email": user.email or "",
+        "phone": user.phone or "",
+    }
+    if request.method == "POST":
+        values = _typed(PROFILE_FIELDS)
+        outcome = profile_service.update(user, request.form)
+        errors, notice = outcome.errors, outcome.notice
+    status = 400 if errors else 200
+    return render_template(
+        "accounts/profile.html", form=form, user=user, values=values, errors=errors, notice=notice
+    ), status
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@signed_in
+def change_password(session, user):  # noqa: ANN001, ANN201
+    form = CsrfForm()
+    errors: dict = {}
+    if request.method == "POST":
+        errors = profile_service.change_password(
+            user,
+            session,
+            request.form.get("current_password", ""),
+            request.form.get("password", ""),
+            request.form.get("password_confirm", ""),
+        )
+        if not errors:
+            return render_template("accounts/password_changed.html", user=user)
+    status = 400 if errors else 200
+    return render_template(
+        "accounts/change_password.html", form=form, errors=errors, values={}
+    ), status
+
+
+@bp.route("/staff/register", methods=["GET", "POST"])
+@signed_in
+def staff_register(session, user):  # noqa: ANN001, ANN201
+    if not {"staff", "admin"} & set(user.roles or []):
+        abort(403)
+    form = CsrfForm()
+    outcome = None
+    names = tuple(n for n in CITIZEN_FIELDS if n not in SECRET_FIELDS)
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        outcome = registration.register_citizen(
+            {n: request.form.get(n, "") for n in names}, staff=user
+        )
+        if outcome.user is not None:
+            return render_template("accounts/staff_registered.html", citizen=outcome.user)
+    errors = outcome.errors if outcome else {}
+    status = 400 if outcome and (errors or outcome.mail_failed) else 200
+    return render_template(
+        "accounts/staff_register.html",
+        form=form,
+        values=_typed(names),
+        errors=errors,
+        mail_failed=bool(outcome and outcome.mail_failed),
+        staff=user,
+    ), status

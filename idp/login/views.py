@@ -5,8 +5,11 @@ A plain HTML form (username, password, submit) so any browser and simple scripts
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from authlib.oauth2.rfc6749 import AccessDeniedError
 from flask import Blueprint, current_app, g, make_response, redirect, render_template, url_for
+from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
@@ -15,8 +18,8 @@ from wtforms.validators import DataRequired, Length
 from ..accounts.passwords import verify_password
 from ..oidc.authorize import redirect_error, redirect_origin
 from ..oidc.claims import SCOPE_CLAIMS
-from ..store import audit, clients, consents, kv, users
-from . import interaction, sessions
+from ..store import audit, clients, consents, users
+from . import interaction, sessions, throttle
 
 bp = Blueprint("login", __name__)
 
@@ -27,6 +30,7 @@ SCOPE_DESCRIPTIONS = {
     "phone": _l("Your mobile number"),
     "address": _l("Your address"),
     "national_id": _l("Your identity number (CCCD/CMND)"),
+    "tax_code": _l("Your organisation's tax code"),
 }
 
 
@@ -65,19 +69,13 @@ def _page(template: str, params: dict, **context):  # noqa: ANN202
     return response
 
 
-def _too_many_failures(ip: str | None, username: str) -> bool:
-    cfg = current_app.config["IDP"].login
-    return (
-        kv().count(f"fail-ip:{ip}") >= cfg.max_attempts_per_ip
-        or kv().count(f"fail-user:{users.normalize_username(username)}")
-        >= cfg.max_attempts_per_user
+def _locked_message(until: int):  # noqa: ANN202
+    when = format_datetime(datetime.fromtimestamp(until, UTC), "HH:mm")
+    return _l(
+        "Too many failed sign-in attempts. Signing in is locked until %(time)s; try again "
+        "then, or reset your password.",
+        time=when,
     )
-
-
-def _count_failure(ip: str | None, username: str) -> None:
-    cfg = current_app.config["IDP"].login
-    kv().incr(f"fail-ip:{ip}", cfg.attempt_window)
-    kv().incr(f"fail-user:{users.normalize_username(username)}", cfg.attempt_window)
 
 
 @bp.route("/interaction/<iid>/login", methods=["GET", "POST"])
@@ -91,8 +89,9 @@ def login(iid: str):  # noqa: ANN201
         form.username.data = params["login_hint"][:64]
     if form.validate_on_submit():
         username = form.username.data.strip()
-        if _too_many_failures(request.remote_addr, username):
-            error = _l("Too many failed sign-in attempts. Please wait a few minutes and try again.")
+        until = throttle.locked_until(request.remote_addr, username)
+        if until:
+            error = _locked_message(until)
             audit.record("login_throttled", username=username[:64], client_id=_client_id(client))
         else:
             user = users.by_username(username)
@@ -121,6 +120,7 @@ def login(iid: str):  # noqa: ANN201
                 cfg = current_app.config["IDP"]
                 session, secret = sessions.start(user.id, ["pwd"], cfg.login.password_acr)
                 interaction.update(iid, ix, login_sid=session.sid)
+                throttle.clear(username)
                 audit.record(
                     "login_success", user=user, client_id=_client_id(client), method="password"
                 )
@@ -132,7 +132,7 @@ def login(iid: str):  # noqa: ANN201
                 sessions.set_cookie(response, secret)
                 return response
             else:
-                _count_failure(request.remote_addr, username)
+                until = throttle.record_failure(request.remote_addr, username)
                 audit.record(
                     "login_failure",
                     user=user,
@@ -140,7 +140,7 @@ def login(iid: str):  # noqa: ANN201
                     client_id=_client_id(client),
                     method="password",
                 )
-                error = _l("Wrong username or password.")
+                error = _locked_message(until) if until else _l("Wrong username or password.")
     elif request.method == "POST":
         error = _l("Please enter your username and password.")
     form.password.data = ""

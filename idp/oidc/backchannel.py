@@ -124,7 +124,6 @@ def deliver_one(delivery: LogoutDelivery) -> bool:
         delivery.status, delivery.finished_at = "failed", now
     else:
         delivery.next_attempt_at = now + cfg.backchannel_retry_delay * 2 ** (delivery.attempts - 1)
-    db.session.commit()
     audit.record(
         "backchannel_logout",
         client_id=delivery.client_id,
@@ -133,7 +132,9 @@ def deliver_one(delivery: LogoutDelivery) -> bool:
         outcome=delivery.status if delivery.status != "pending" else "retry",
         http_status=status,
         error=error,
+        commit=False,
     )
+    db.session.commit()  # the attempt and its audit record together
     if error:
         log.warning(
             "back-channel logout to %s (%s) attempt %d: %s",

@@ -1,7 +1,7 @@
 """Which user claims each scope releases, and the `claims` request parameter (OIDC Core §5.4-5.5).
 
-The CMND/CCCD number is released under its own `national_id` scope, and only to client
-systems registered with that scope.
+The CMND/CCCD number is released under its own `national_id` scope, an organisation's tax code
+under `tax_code`, each only to client systems registered with that scope.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "phone": ("phone_number", "phone_number_verified"),
     "address": ("address",),
     "national_id": ("national_id",),
+    "tax_code": ("tax_code",),
 }
 SUPPORTED_SCOPES = tuple(SCOPE_CLAIMS)
 CLAIM_SCOPE = {claim: scope for scope, claims in SCOPE_CLAIMS.items() for claim in claims}
@@ -69,6 +70,8 @@ def _value(user: User, claim: str) -> Any:
             return {"formatted": user.address} if user.address else None
         case "national_id":
             return user.national_id
+        case "tax_code":
+            return user.tax_code
     return None
 
 

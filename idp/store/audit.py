@@ -19,9 +19,11 @@ def record(
     user=None,
     username: str | None = None,  # noqa: ANN001
     client_id: str | None = None,
+    commit: bool = True,
     **detail,
 ) -> None:
-    """Write one audit event and commit it at once, so it survives a later failure."""
+    """Write one audit event and commit it at once, so it survives a later failure; with
+    commit=False it joins the caller's transaction, to be committed with the change it records."""
     ip = request.remote_addr if has_request_context() else None
     entry = AuditEvent(
         at=now(),
@@ -33,7 +35,8 @@ def record(
         detail=detail or None,
     )
     db.session.add(entry)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     log.info(
         "audit %s user=%s client=%s ip=%s %s", event, entry.username, client_id, ip, detail or ""
     )

@@ -41,6 +41,14 @@ def smtp():
 
 @pytest.fixture
 def config(tmp_path, backend, request, smtp):
-    return make_config(tmp_path, backend, request, mail=MailConfig(
-        smtp_host="127.0.0.1", smtp_port=smtp.port, security="none",
-        sender="Cổng DVC tỉnh <no-reply@tinh.gov.vn>"))
+    return make_config(
+        tmp_path,
+        backend,
+        request,
+        mail=MailConfig(
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            security="none",
+            sender="Cổng DVC tỉnh <no-reply@tinh.gov.vn>",
+        ),
+    )

@@ -9,16 +9,29 @@ import pytest
 from tests.conftest import hidden_inputs, query_of
 
 CITIZEN = {
-    "full_name": "Nguyễn Văn An", "birthdate": "17/05/1990", "sex": "male",
-    "national_id": "001090000001", "username": "nguyenvanan", "phone": "+84912345678",
-    "email": "an@example.vn", "address": "12 Tràng Tiền, Hoàn Kiếm, Hà Nội",
-    "password": "Tr4ng-Đồng-Đông-Sơn", "password_confirm": "Tr4ng-Đồng-Đông-Sơn",
+    "full_name": "Nguyễn Văn An",
+    "birthdate": "17/05/1990",
+    "sex": "male",
+    "national_id": "001090000001",
+    "username": "nguyenvanan",
+    "phone": "+84912345678",
+    "email": "an@example.vn",
+    "address": "12 Tràng Tiền, Hoàn Kiếm, Hà Nội",
+    "password": "Tr4ng-Đồng-Đông-Sơn",
+    "password_confirm": "Tr4ng-Đồng-Đông-Sơn",
 }
 BUSINESS = {
-    "business_name": "Công ty TNHH Một Cửa", "tax_code": "0100109106", "province_code": "01",
-    "ward_code": "00070", "street": "1 Tràng Tiền", "contact_name": "Trần Thị Bình",
-    "username": "motcua.tnhh", "phone": "0987654321", "email": "lienhe@motcua.vn",
-    "password": "Tr4ng-Đồng-Đông-Sơn", "password_confirm": "Tr4ng-Đồng-Đông-Sơn",
+    "business_name": "Công ty TNHH Một Cửa",
+    "tax_code": "0100109106",
+    "province_code": "01",
+    "ward_code": "00070",
+    "street": "1 Tràng Tiền",
+    "contact_name": "Trần Thị Bình",
+    "username": "motcua.tnhh",
+    "phone": "0987654321",
+    "email": "lienhe@motcua.vn",
+    "password": "Tr4ng-Đồng-Đông-Sơn",
+    "password_confirm": "Tr4ng-Đồng-Đông-Sơn",
 }
 
 
@@ -48,10 +61,16 @@ def test_citizen_registers_activates_by_email_and_signs_in(hub, smtp):
     activated = other_browser.get(urlsplit(link).path)
     assert activated.status_code == 200 and "nguyenvanan" in activated.get_data(as_text=True)
     assert other_browser.get(urlsplit(link).path).status_code == 400  # single use
-    tokens = hub.tokens(client_id, secret, username="nguyenvanan",
-                        password=CITIZEN["password"], scope="openid profile phone email")
-    claims = hub.web.get("/userinfo", headers={
-        "Authorization": "Bearer " + tokens["access_token"]}).get_json()
+    tokens = hub.tokens(
+        client_id,
+        secret,
+        username="nguyenvanan",
+        password=CITIZEN["password"],
+        scope="openid profile phone email",
+    )
+    claims = hub.web.get(
+        "/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]}
+    ).get_json()
     assert claims["name"] == "Nguyễn Văn An" and claims["birthdate"] == "1990-05-17"
     assert claims["phone_number"] == "+84912345678" and claims["email_verified"] is True
     assert claims["account_type"] == "citizen"
@@ -74,17 +93,20 @@ def test_business_registration_with_province_and_ward(hub, smtp):
         assert user.active
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("national_id", "001190000001", "không khớp"),
-    ("national_id", "123456789", "CMND"),
-    ("username", "abc", "6 đến 32"),
-    ("phone", "0212345678", "di động"),
-    ("password", "12345678", "dễ đoán"),
-    ("birthdate", "31/02/1990", "dd/mm/yyyy"),
-    ("email", "not-an-email", "không hợp lệ"),
-    ("full_name", "x" * 500, "Tối đa"),
-    ("address", "phố\x01cổ", "không được phép"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("national_id", "001190000001", "không khớp"),
+        ("national_id", "123456789", "CMND"),
+        ("username", "abc", "6 đến 32"),
+        ("phone", "0212345678", "di động"),
+        ("password", "12345678", "dễ đoán"),
+        ("birthdate", "31/02/1990", "dd/mm/yyyy"),
+        ("email", "not-an-email", "không hợp lệ"),
+        ("full_name", "x" * 500, "Tối đa"),
+        ("address", "phố\x01cổ", "không được phép"),
+    ],
+)
 def test_each_field_error_is_shown_next_to_the_field_and_values_kept(hub, field, value, message):
     response = post_form(hub.web, "/register", {**CITIZEN, field: value})
     html = response.get_data(as_text=True)
@@ -104,26 +126,28 @@ def test_password_confirmation_must_match(hub):
 def test_english_messages_with_the_language_switch(hub):
     hub.web.get("/?lang=en")
     response = post_form(hub.web, "/register", {**CITIZEN, "phone": "12"})
-    assert "Digits only" in response.get_data(as_text=True) or \
-        "not a Vietnamese mobile number" in response.get_data(as_text=True)
+    assert "Digits only" in response.get_data(
+        as_text=True
+    ) or "not a Vietnamese mobile number" in response.get_data(as_text=True)
 
 
 def test_one_active_account_per_identity_number(hub, smtp):
     post_form(hub.web, "/register", CITIZEN)
     hub.app.test_client().get(urlsplit(smtp.last_link("/activate/")).path)
-    second = post_form(hub.app.test_client(), "/register", {**CITIZEN, "username": "another1",
-                                                             "email": "b@example.vn"})
+    second = post_form(
+        hub.app.test_client(),
+        "/register",
+        {**CITIZEN, "username": "another1", "email": "b@example.vn"},
+    )
     html = second.get_data(as_text=True)
     assert second.status_code == 400 and "Quên mật khẩu" in html and "một cửa" in html
 
 
 def test_pending_registration_does_not_block_the_real_owner(hub, smtp):
-    post_form(hub.web, "/register", {**CITIZEN, "username": "impostor1",
-                                     "email": "x@example.vn"})
+    post_form(hub.web, "/register", {**CITIZEN, "username": "impostor1", "email": "x@example.vn"})
     impostor_link = smtp.last_link("/activate/")
     post_form(hub.app.test_client(), "/register", CITIZEN)
-    assert hub.app.test_client().get(urlsplit(smtp.last_link("/activate/")).path
-                                     ).status_code == 200
+    assert hub.app.test_client().get(urlsplit(smtp.last_link("/activate/")).path).status_code == 200
     late = hub.app.test_client().get(urlsplit(impostor_link).path)
     assert late.status_code == 400  # the number is now held by its owner
 
@@ -146,12 +170,15 @@ def test_resend_activation_does_not_reveal_accounts(hub, smtp):
 def test_mail_failure_is_shown_and_nothing_is_saved(hub, smtp, app):
     from dataclasses import replace
 
-    app.config["IDP"] = replace(app.config["IDP"], mail=replace(
-        app.config["IDP"].mail, smtp_port=1))
+    app.config["IDP"] = replace(
+        app.config["IDP"], mail=replace(app.config["IDP"].mail, smtp_port=1)
+    )
     response = post_form(hub.web, "/register", CITIZEN)
     assert response.status_code == 400
-    assert "Không gửi được" in response.get_data(as_text=True) or \
-        "không gửi được" in response.get_data(as_text=True).lower()
+    assert (
+        "Không gửi được" in response.get_data(as_text=True)
+        or "không gửi được" in response.get_data(as_text=True).lower()
+    )
     with app.app_context():
         from idp.store import users
 
@@ -164,8 +191,42 @@ def test_registration_form_needs_csrf(hub):
 
 def test_login_page_links_to_registration(hub):
     client_id, _ = hub.add_client()
-    response = hub.follow(hub.authorize(response_type="code", client_id=client_id,
-                                        redirect_uri="https://rp.example/cb", scope="openid"))
+    response = hub.follow(
+        hub.authorize(
+            response_type="code",
+            client_id=client_id,
+            redirect_uri="https://rp.example/cb",
+            scope="openid",
+        )
+    )
     html = hub.web.get(response.headers["Location"]).get_data(as_text=True)
     assert "/register" in html and "/activate/resend" in html
     assert query_of("x?a=1") == {"a": "1"}
+
+
+def test_wrong_encoding_and_hostile_values_get_messages_not_500(hub):
+    form = hidden_inputs(hub.web.get("/register").get_data(as_text=True))
+    raw = (
+        f"csrf_token={form['csrf_token']}&full_name=Nguy%ff%fen&birthdate=17%2F05%2F1990"
+        "&sex=male&national_id=001090000001&username=nguyenvanan&phone=0912345678"
+        "&email=an%40example.vn&address=%c3%28&password=%ff%ffabcdefgh"
+        "&password_confirm=%ff%ffabcdefgh"
+    )
+    response = hub.web.post("/register", data=raw, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert "sai bảng mã" in response.get_data(as_text=True)
+    token = hub.web.post(
+        "/token", data=b"grant_type=%ff", content_type="application/x-www-form-urlencoded"
+    )
+    assert token.status_code == 400 and token.get_json()["error"] == "invalid_request"
+    for hostile in (
+        {"sex": "<script>"},
+        {"national_id": "'; DROP TABLE users;--"},
+        {"birthdate": "9" * 300},
+        {"username": "a" * 10_000},
+    ):
+        response = post_form(hub.web, "/register", {**CITIZEN, **hostile})
+        assert response.status_code in (400, 413)
+        assert "<script>" not in response.get_data(as_text=True).split("<main")[1].replace(
+            "&lt;script&gt;", ""
+        )

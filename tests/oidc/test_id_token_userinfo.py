@@ -164,3 +164,18 @@ def _basic(client_id, secret):
     import base64
 
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def test_tax_code_scope_for_organisations(hub):
+    a, secret = hub.add_client(scope="openid profile tax_code")
+    hub.add_user(account_type="organization", tax_code="0100109106", full_name="Công ty A")
+    body = hub.tokens(a, secret, scope="openid profile tax_code")
+    claims = hub.web.get(
+        "/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}
+    ).get_json()
+    assert claims["tax_code"] == "0100109106" and claims["account_type"] == "organization"
+    body = hub.tokens(a, secret, scope="openid profile")
+    claims = hub.web.get(
+        "/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}
+    ).get_json()
+    assert "tax_code" not in claims

@@ -1,0 +1,83 @@
+"""A signed-in person updates their own information. The identity number and the username
+change only through staff; a new email address is used once it is confirmed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask_babel import lazy_gettext as _l
+
+from .. import mail
+from ..login.logout import end_all_for_user
+from ..login.sessions import SsoSession
+from ..store import audit, db
+from ..store.models import User
+from . import recovery
+from . import validators as v
+from .passwords import hash_password, verify_password
+
+
+@dataclass
+class ProfileOutcome:
+    errors: dict = field(default_factory=dict)
+    notice: object | None = None
+
+
+def update(user: User, form) -> ProfileOutcome:  # noqa: ANN001
+    errors: dict = {}
+    values = {}
+    for name, rule in (
+        ("full_name", lambda: v.full_name(form.get("full_name"))),
+        ("address", lambda: v.clean_text(form.get("address"), max_length=300, required=False)),
+        ("email", lambda: v.email(form.get("email"))),
+        ("phone", lambda: v.phone(form.get("phone"))),
+    ):
+        try:
+            values[name] = rule()
+        except v.FieldError as exc:
+            errors[name] = exc.message
+    if errors:
+        return ProfileOutcome(errors=errors)
+    changed = [n for n in ("full_name", "address", "phone") if getattr(user, n) != values[n]]
+    if values["phone"] != user.phone:
+        user.phone_verified = False
+    for name in changed:
+        setattr(user, name, values[name])
+    db.session.commit()
+    notice = _l("Your information was saved.")
+    if (values["email"] or "").lower() != (user.email or "").lower():
+        try:
+            recovery.start_email_change(user, values["email"])
+            notice = _l(
+                "Your information was saved. We sent a link to %(email)s: the new "
+                "address is used once you open it.",
+                email=values["email"],
+            )
+        except mail.MailError:
+            return ProfileOutcome(
+                errors={
+                    "email": _l(
+                        "We could not send the confirmation email to this address. Try again later."
+                    )
+                }
+            )
+    if changed:
+        audit.record("profile_updated", user=user, fields=changed)
+    return ProfileOutcome(notice=notice)
+
+
+def change_password(user: User, session: SsoSession, current: str, new: str, confirm: str) -> dict:
+    """Needs the current password; other sessions end, this one stays."""
+    if not verify_password(user.password_hash, current):
+        return {"current_password": _l("The current password is not right.")}
+    try:
+        v.password(new, username_value=user.username)
+    except v.FieldError as exc:
+        return {"password": exc.message}
+    if new != confirm:
+        return {"password_confirm": _l("The two passwords are not the same.")}
+    user.password_hash = hash_password(new)
+    db.session.commit()
+    ended = end_all_for_user(user.id, "password_changed", by=user.username, keep_sid=session.sid)
+    audit.record("password_changed", user=user, other_sessions_ended=ended)
+    return {}

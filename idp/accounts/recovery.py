@@ -1,0 +1,137 @@
+"""Forgotten passwords and email changes: single-use links sent by mail.
+
+A reset request never says whether the account exists. A completed reset ends every session of
+the account (tokens revoked, clients told) and lifts a brute-force lock.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import current_app, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import mail
+from ..clock import now
+from ..login import throttle
+from ..login.logout import end_all_for_user
+from ..security import sha256_hex
+from ..store import audit, db, kv
+from ..store import users as store_users
+from ..store.models import User
+from . import validators as v
+from .passwords import hash_password
+
+
+def _link(kind: str, user: User, endpoint: str, ttl: int, **extra) -> str:
+    secret = secrets.token_urlsafe(32)
+    kv().put(f"{kind}:{sha256_hex(secret)}", {"user_id": user.id, **extra}, ttl)
+    return url_for(endpoint, token=secret, _external=True)
+
+
+def find_account(identifier: str) -> User | None:
+    identifier = (identifier or "").strip()[:254]
+    if "@" not in identifier:
+        return store_users.by_username(identifier)
+    try:
+        address = v.email(identifier)
+    except v.FieldError:
+        return None
+    return db.session.scalar(
+        select(User)
+        .where(func.lower(User.email) == address.lower(), User.active.is_(True))
+        .limit(1)
+    )
+
+
+def request_reset(identifier: str) -> None:
+    """Mail a reset link to an active account named by username or email; silent otherwise."""
+    user = find_account(identifier)
+    if user is None or not user.active or not user.email:
+        audit.record("password_reset_unknown", username=(identifier or "")[:64])
+        return
+    ttl = current_app.config["IDP"].accounts.reset_ttl
+    link = _link("reset", user, "accounts.reset_password", ttl)
+    try:
+        mail.send(
+            user.email,
+            "reset",
+            str(get_locale() or "vi"),
+            name=user.full_name or user.username,
+            username=user.username,
+            link=link,
+            minutes=ttl // 60,
+        )
+    except mail.MailError:
+        audit.record("password_reset_mail_failed", user=user)
+        return
+    audit.record("password_reset_requested", user=user)
+
+
+def peek_reset(token: str) -> User | None:
+    """The account a reset link names, without using the link up."""
+    if not token or len(token) > 128:
+        return None
+    record = kv().get(f"reset:{sha256_hex(token)}")
+    return store_users.by_id(record["user_id"]) if record else None
+
+
+def complete_reset(token: str, password: str, confirm: str) -> tuple[User | None, dict]:
+    """Set the new password; returns the account, or None and the field errors."""
+    user = peek_reset(token)
+    if user is None:
+        return None, {"token": _l("This link is not valid, was already used, or has expired.")}
+    errors: dict = {}
+    try:
+        v.password(password, username_value=user.username)
+    except v.FieldError as exc:
+        errors["password"] = exc.message
+    if not errors and password != confirm:
+        errors["password_confirm"] = _l("The two passwords are not the same.")
+    if errors:
+        return None, errors
+    if kv().take(f"reset:{sha256_hex(token)}") is None:  # used meanwhile in another tab
+        return None, {"token": _l("This link is not valid, was already used, or has expired.")}
+    user.password_hash = hash_password(password)
+    if user.activated_at is None:  # made by staff: the citizen's first password activates it
+        user.active, user.activated_at, user.email_verified = True, now(), True
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        from .registration import DUPLICATE_NATIONAL_ID
+
+        return None, {"token": DUPLICATE_NATIONAL_ID}
+    ended = end_all_for_user(user.id, "password_reset", by=user.username)
+    throttle.clear(user.username)
+    audit.record("password_reset", user=user, sessions_ended=ended)
+    return user, {}
+
+
+def start_email_change(user: User, new_email: str) -> None:
+    """The new address is used only after the person opens the link sent to it."""
+    ttl = current_app.config["IDP"].accounts.activation_ttl
+    link = _link("email", user, "accounts.confirm_email", ttl, email=new_email)
+    mail.send(
+        new_email,
+        "verify_email",
+        str(get_locale() or "vi"),
+        name=user.full_name or user.username,
+        link=link,
+        hours=ttl // 3600,
+    )
+    audit.record("email_change_requested", user=user)
+
+
+def confirm_email(token: str) -> User | None:
+    record = kv().take(f"email:{sha256_hex(token)}") if token and len(token) <= 128 else None
+    user = store_users.by_id(record["user_id"]) if record else None
+    if user is None:
+        return None
+    user.email, user.email_verified = record["email"], True
+    db.session.commit()
+    audit.record("email_changed", user=user)
+    return user

@@ -73,3 +73,17 @@ def send(to: str, template: str, lang: str, **context) -> None:
     except (OSError, smtplib.SMTPException) as exc:
         log.error("sending mail to %s through %s failed: %s", to, cfg.smtp_host, exc)
         raise MailError(str(exc)) from exc
+
+
+def send_to_user(user, template: str, **context) -> None:  # noqa: ANN001
+    """Send to an account's email address, in the language of the current page."""
+    from flask_babel import get_locale
+
+    send(
+        user.email,
+        template,
+        str(get_locale() or "vi"),
+        name=user.full_name or user.username,
+        username=user.username,
+        **context,
+    )

@@ -6,9 +6,7 @@ the account (tokens revoked, clients told) and lifts a brute-force lock.
 
 from __future__ import annotations
 
-import secrets
-
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -18,18 +16,12 @@ from .. import mail
 from ..clock import now
 from ..login import throttle
 from ..login.logout import end_all_for_user
-from ..security import sha256_hex
-from ..store import audit, db, kv
+from ..store import audit, db
 from ..store import users as store_users
 from ..store.models import User
+from . import links
 from . import validators as v
 from .passwords import hash_password
-
-
-def _link(kind: str, user: User, endpoint: str, ttl: int, **extra) -> str:
-    secret = secrets.token_urlsafe(32)
-    kv().put(f"{kind}:{sha256_hex(secret)}", {"user_id": user.id, **extra}, ttl)
-    return url_for(endpoint, token=secret, _external=True)
 
 
 def find_account(identifier: str) -> User | None:
@@ -54,17 +46,9 @@ def request_reset(identifier: str) -> None:
         audit.record("password_reset_unknown", username=(identifier or "")[:64])
         return
     ttl = current_app.config["IDP"].accounts.reset_ttl
-    link = _link("reset", user, "accounts.reset_password", ttl)
+    link = links.issue("reset", user.id, "accounts.reset_password", ttl)
     try:
-        mail.send(
-            user.email,
-            "reset",
-            str(get_locale() or "vi"),
-            name=user.full_name or user.username,
-            username=user.username,
-            link=link,
-            minutes=ttl // 60,
-        )
+        mail.send_to_user(user, "reset", link=link, minutes=ttl // 60)
     except mail.MailError:
         audit.record("password_reset_mail_failed", user=user)
         return
@@ -73,9 +57,7 @@ def request_reset(identifier: str) -> None:
 
 def peek_reset(token: str) -> User | None:
     """The account a reset link names, without using the link up."""
-    if not token or len(token) > 128:
-        return None
-    record = kv().get(f"reset:{sha256_hex(token)}")
+    record = links.peek("reset", token)
     return store_users.by_id(record["user_id"]) if record else None
 
 
@@ -93,7 +75,7 @@ def complete_reset(token: str, password: str, confirm: str) -> tuple[User | None
         errors["password_confirm"] = _l("The two passwords are not the same.")
     if errors:
         return None, errors
-    if kv().take(f"reset:{sha256_hex(token)}") is None:  # used meanwhile in another tab
+    if links.take("reset", token) is None:  # used meanwhile in another tab
         return None, {"token": _l("This link is not valid, was already used, or has expired.")}
     user.password_hash = hash_password(password)
     if user.activated_at is None:  # made by staff: the citizen's first password activates it
@@ -114,7 +96,7 @@ def complete_reset(token: str, password: str, confirm: str) -> tuple[User | None
 def start_email_change(user: User, new_email: str) -> None:
     """The new address is used only after the person opens the link sent to it."""
     ttl = current_app.config["IDP"].accounts.activation_ttl
-    link = _link("email", user, "accounts.confirm_email", ttl, email=new_email)
+    link = links.issue("email", user.id, "accounts.confirm_email", ttl, email=new_email)
     mail.send(
         new_email,
         "verify_email",
@@ -127,7 +109,7 @@ def start_email_change(user: User, new_email: str) -> None:
 
 
 def confirm_email(token: str) -> User | None:
-    record = kv().take(f"email:{sha256_hex(token)}") if token and len(token) <= 128 else None
+    record = links.take("email", token)
     user = store_users.by_id(record["user_id"]) if record else None
     if user is None:
         return None

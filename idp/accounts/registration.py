@@ -8,23 +8,20 @@ someone's CCCD cannot block its owner.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import current_app, url_for
-from flask_babel import get_locale
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import mail
 from ..clock import now
-from ..security import sha256_hex
-from ..store import audit, db, kv
+from ..store import audit, db
 from ..store import users as store_users
 from ..store.models import User
-from . import divisions
+from . import divisions, links
 from . import validators as v
 
 DUPLICATE_NATIONAL_ID = _l(
@@ -161,34 +158,18 @@ def _create(values: dict, staff: User | None = None, **extra) -> Outcome:
 
 
 def send_activation(user: User) -> None:
-    secret = secrets.token_urlsafe(32)
     ttl = current_app.config["IDP"].accounts.activation_ttl
-    kv().put(f"activate:{sha256_hex(secret)}", {"user_id": user.id}, ttl)
-    link = url_for("accounts.activate", token=secret, _external=True)
-    lang = str(get_locale() or "vi")
-    mail.send(
-        user.email,
-        "activate",
-        lang,
-        name=user.full_name or user.username,
-        username=user.username,
-        link=link,
-        hours=ttl // 3600,
-    )
+    link = links.issue("activate", user.id, "accounts.activate", ttl)
+    mail.send_to_user(user, "activate", link=link, hours=ttl // 3600)
 
 
 def send_staff_activation(user: User, staff: User) -> None:
     """The citizen activates the account by choosing their own password."""
     ttl = current_app.config["IDP"].accounts.activation_ttl
-    secret = secrets.token_urlsafe(32)
-    kv().put(f"reset:{sha256_hex(secret)}", {"user_id": user.id}, ttl)
-    link = url_for("accounts.reset_password", token=secret, _external=True)
-    mail.send(
-        user.email,
+    link = links.issue("reset", user.id, "accounts.reset_password", ttl)
+    mail.send_to_user(
+        user,
         "staff_activate",
-        str(get_locale() or "vi"),
-        name=user.full_name or user.username,
-        username=user.username,
         link=link,
         hours=ttl // 3600,
         staff=staff.full_name or staff.username,
@@ -197,9 +178,7 @@ def send_staff_activation(user: User, staff: User) -> None:
 
 def activate(token: str) -> tuple[User | None, object | None]:
     """Open an activation link; returns the account, or None and a message."""
-    if not token or len(token) > 128:
-        return None, _l("This activation link is not valid.")
-    record = kv().take(f"activate:{sha256_hex(token)}")
+    record = links.take("activate", token)
     user = store_users.by_id(record["user_id"]) if record else None
     if user is None:
         return None, _l("This activation link is not valid, was already used, or has expired.")

@@ -93,35 +93,41 @@ def activate(token: str):  # noqa: ANN201
     return render_template("accounts/activated.html", user=user)
 
 
-@bp.route("/activate/resend", methods=["GET", "POST"])
-def resend_activation():  # noqa: ANN201
+def _ask_for_link(title, sent_message, send):  # noqa: ANN001, ANN202
+    """A form that takes a username or email and answers the same whether it matched."""
     form = CsrfForm()
     sent = False
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
-        registration.resend_activation(request.form.get("identifier", ""))
+        send(request.form.get("identifier", ""))
         sent = True
     return render_template(
-        "accounts/resend.html",
-        form=form,
-        sent=sent,
-        message=_l(
+        "accounts/ask_link.html", form=form, sent=sent, title=title, message=sent_message
+    )
+
+
+@bp.route("/activate/resend", methods=["GET", "POST"])
+def resend_activation():  # noqa: ANN201
+    return _ask_for_link(
+        _l("Resend the activation email"),
+        _l(
             "If a pending account matches, a new activation link is on its way. Check your mailbox."
         ),
+        registration.resend_activation,
     )
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password():  # noqa: ANN201
-    form = CsrfForm()
-    sent = False
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
-        recovery.request_reset(request.form.get("identifier", ""))
-        sent = True
-    return render_template("accounts/forgot.html", form=form, sent=sent)
+    return _ask_for_link(
+        _l("Forgot your password?"),
+        _l(
+            "If an account matches, we sent a link to choose a new password to its email "
+            "address. Check your mailbox."
+        ),
+        recovery.request_reset,
+    )
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])

@@ -111,6 +111,42 @@ class MailConfig:
 
 
 @dataclass(frozen=True)
+class SmsConfig:
+    """Text messages (one-time codes). `outbox` writes each message to a folder and the log
+    (development); `http` posts it to an SMS brandname gateway."""
+
+    gateway: str = option("outbox", "outbox or http.")
+    outbox_dir: str = option("", "Dev outbox folder; empty means instance_dir/sms-outbox.")
+    http_url: str = option("", "The gateway's send URL (http gateway).")
+    http_format: str = option("json", "Body of the gateway request: json or form.")
+    api_key_env: str = option("IDP_SMS_API_KEY", "Environment variable with the gateway API key.")
+    api_key_field: str = option("api_key", "Body field that carries the API key.")
+    phone_field: str = option("phone", "Body field for the recipient's number.")
+    phone_format: str = option("84", "How the number is sent: 84 (84912345678) or 0 (0912…).")
+    message_field: str = option("message", "Body field for the text.")
+    brandname_field: str = option("brandname", "Body field for the sender name; empty: none.")
+    brandname: str = option("", "Registered sender (brandname) of the province.")
+    success_field: str = option(
+        "",
+        "JSON field of the gateway's answer that says it accepted the message; empty means "
+        "any 2xx answer is success.",
+    )
+    success_value: str = option("", "The value of success_field that means accepted.")
+    timeout: float = option(5.0, "Seconds to wait for the gateway per attempt.")
+    retries: int = option(2, "Further attempts after a failed one (network errors, 5xx).")
+
+
+@dataclass(frozen=True)
+class OtpConfig:
+    """One-time codes sent by SMS."""
+
+    code_ttl: int = option(300, "Seconds a code stays valid.")
+    max_tries: int = option(5, "Wrong entries allowed per code before it is void.")
+    resend_cooldown: int = option(60, "Seconds before another code may be sent to a number.")
+    max_per_hour: int = option(5, "Codes sent to one number within an hour at most.")
+
+
+@dataclass(frozen=True)
 class AccountsConfig:
     """Local accounts: registration, activation, password reset."""
 
@@ -200,6 +236,8 @@ class Config:
     logout: LogoutConfig = field(default_factory=LogoutConfig, metadata={"doc": ""})
     mail: MailConfig = field(default_factory=MailConfig, metadata={"doc": ""})
     accounts: AccountsConfig = field(default_factory=AccountsConfig, metadata={"doc": ""})
+    sms: SmsConfig = field(default_factory=SmsConfig, metadata={"doc": ""})
+    otp: OtpConfig = field(default_factory=OtpConfig, metadata={"doc": ""})
     database: DatabaseConfig = field(default_factory=DatabaseConfig, metadata={"doc": ""})
 
     # Derived values -------------------------------------------------------------------------
@@ -220,6 +258,10 @@ class Config:
     @property
     def resolved_outbox_dir(self) -> Path:
         return Path(self.mail.outbox_dir or Path(self.instance_dir) / "outbox").resolve()
+
+    @property
+    def resolved_sms_outbox_dir(self) -> Path:
+        return Path(self.sms.outbox_dir or Path(self.instance_dir) / "sms-outbox").resolve()
 
     @property
     def resolved_keys_dir(self) -> Path:
@@ -304,6 +346,17 @@ def validate(config: Config) -> None:
         raise ConfigError(
             "logout.backchannel_max_attempts and backchannel_timeout must be positive"
         )
+    if (
+        config.sms.gateway not in ("outbox", "http")
+        or config.sms.http_format not in ("json", "form")
+        or config.sms.phone_format not in ("84", "0")
+    ):
+        raise ConfigError(
+            "sms.gateway must be outbox or http, sms.http_format json or form, "
+            "sms.phone_format 84 or 0"
+        )
+    if config.sms.gateway == "http" and not config.sms.http_url.startswith(("https://", "http://")):
+        raise ConfigError("sms.http_url must be set for the http gateway")
     if config.mail.security not in ("starttls", "ssl", "none"):
         raise ConfigError("mail.security must be starttls, ssl or none")
     if config.server.workers < 1 or config.server.threads < 1:

@@ -300,3 +300,28 @@ class LogoutDelivery(db.Model):
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))
     finished_at: Mapped[float | None] = mapped_column(Float)
+
+
+class TotpEnrolment(db.Model):
+    """An authenticator app bound to an account. The secret is encrypted with a key derived
+    from the hub's secret; `last_step` makes every code usable once."""
+
+    __tablename__ = "totp_enrolments"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_encrypted: Mapped[str] = mapped_column(String(500))
+    confirmed_at: Mapped[int] = mapped_column(BigInteger)
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RecoveryCode(db.Model):
+    """One-time recovery codes, kept only as keyed hashes."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[int | None] = mapped_column(BigInteger)

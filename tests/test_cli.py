@@ -173,6 +173,14 @@ def test_clients_sync_loads_files_with_hashed_or_env_secrets(idp, tmp_path):
     assert "updated\tmot-cua-tinh" in result.stdout
     shown = json.loads(idp("clients", "show", "mot-cua-tinh").stdout)
     assert shown["name"] == "Hệ thống Một cửa điện tử" and shown["first_party"] is True
+    assert shown["scope"] == "openid profile email phone address national_id"
+    assert shown["backchannel_logout_uri"] == "https://motcua.tinh.gov.vn/oidc/backchannel-logout"
+    (folder / "off.toml").write_text(
+        'client_id = "tam-dung"\nname = "Tạm dừng"\nredirect_uris = ["https://t.example/cb"]\n'
+        f'client_secret_sha256 = "{digest}"\ndisabled = true\n'
+    )
+    idp("clients", "sync", env={"MOT_CUA_CLIENT_SECRET": "another-secret"})
+    assert json.loads(idp("clients", "show", "tam-dung").stdout)["disabled"] is True
 
 
 def test_clients_sync_rejects_bad_files(idp, tmp_path):

@@ -33,6 +33,13 @@ ALLOWED_KEYS = {
     "id_token_signed_response_alg",
     "disabled",
 }
+# What a file sets, by Client column: everything it may say but the id and the secret's source.
+FILE_COLUMNS = tuple(
+    sorted(
+        (ALLOWED_KEYS - {"client_id", "client_secret_sha256", "client_secret_env"})
+        | {"client_secret_hash"}
+    )
+)
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -113,48 +120,23 @@ def sync_directory(folder: Path) -> list[tuple[str, str, str]]:
     files = sorted(folder.glob("*.toml")) if folder.is_dir() else []
     loaded = [(path, load_file(path)) for path in files]  # validate all before writing any
     for path, data in loaded:
-        existing = clients.find(data["client_id"])
-        if existing is None:
-            clients.create(
+        client = clients.find(data["client_id"])
+        action = "updated"
+        if client is None:
+            client, _ = clients.create(
                 name=data["name"],
                 redirect_uris=data["redirect_uris"],
                 auth_method=data["token_endpoint_auth_method"],
-                post_logout_redirect_uris=data.get("post_logout_redirect_uris", []),
-                backchannel_logout_uri=data.get("backchannel_logout_uri"),
-                frontchannel_logout_uri=data.get("frontchannel_logout_uri"),
-                jwks_uri=data.get("jwks_uri"),
-                jwks=data.get("jwks"),
-                scope=data.get("scope", clients.DEFAULT_SCOPE),
-                first_party=bool(data.get("first_party", False)),
                 client_id=data["client_id"],
                 client_secret_hash=data.get("client_secret_hash"),
-                id_token_alg=data.get("id_token_signed_response_alg"),
                 source="file",
             )
             action = "created"
-        else:
-            for key in (
-                "name",
-                "description",
-                "redirect_uris",
-                "post_logout_redirect_uris",
-                "backchannel_logout_uri",
-                "frontchannel_logout_uri",
-                "token_endpoint_auth_method",
-                "jwks_uri",
-                "jwks",
-                "scope",
-                "first_party",
-                "client_secret_hash",
-                "disabled",
-            ):
-                if key in data:
-                    setattr(existing, key, data[key])
-            if "id_token_signed_response_alg" in data:
-                existing.id_token_signed_response_alg = data["id_token_signed_response_alg"]
-            existing.source = "file"
-            db.session.commit()
-            clients.forget(existing.client_id)
-            action = "updated"
+        for key in FILE_COLUMNS:
+            if key in data:
+                setattr(client, key, data[key])
+        client.source = "file"
+        db.session.commit()
+        clients.forget(client.client_id)
         results.append((str(path), data["client_id"], action))
     return results

@@ -156,6 +156,18 @@ class Hub:
     def authorize(self, **params):
         return self.web.get("/authorize?" + urlencode(params))
 
+    def login_url(self, client_id, redirect_uri="https://rp.example/cb", **params) -> str:
+        """Start an authorization with no session and return its sign-in page's address."""
+        params.setdefault("scope", "openid")
+        response = self.follow(
+            self.authorize(
+                response_type="code", client_id=client_id, redirect_uri=redirect_uri, **params
+            )
+        )
+        location = response.headers["Location"]
+        assert location.endswith("/login"), location
+        return location
+
     def login(self, location: str, username="citizen01", password="Mật-khẩu-123"):
         page = self.web.get(location)
         assert page.status_code == 200, page.get_data(as_text=True)

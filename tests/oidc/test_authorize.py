@@ -156,10 +156,7 @@ def test_full_flow_returns_code_state_and_iss(hub):
 def test_wrong_password_shows_message_and_keeps_username(hub):
     client_id, _ = hub.add_client()
     hub.add_user()
-    response = hub.follow(
-        hub.authorize(response_type="code", client_id=client_id, redirect_uri=RP, scope="openid")
-    )
-    login_url = response.headers["Location"]
+    login_url = hub.login_url(client_id)
     response = hub.login(login_url, password="wrong-password")
     html = response.get_data(as_text=True)
     assert response.status_code == 400
@@ -170,10 +167,7 @@ def test_wrong_password_shows_message_and_keeps_username(hub):
 def test_login_form_without_csrf_token_is_refused(hub):
     client_id, _ = hub.add_client()
     hub.add_user()
-    response = hub.follow(
-        hub.authorize(response_type="code", client_id=client_id, redirect_uri=RP, scope="openid")
-    )
-    login_url = response.headers["Location"]
+    login_url = hub.login_url(client_id)
     hub.web.get(login_url)
     response = hub.web.post(login_url, data={"username": "citizen01", "password": "Mật-khẩu-123"})
     assert response.status_code == 400
@@ -190,10 +184,7 @@ def test_inactive_user_cannot_sign_in(hub, app):
 def test_login_attempts_are_limited_per_username(hub, app):
     client_id, _ = hub.add_client()
     hub.add_user()
-    response = hub.follow(
-        hub.authorize(response_type="code", client_id=client_id, redirect_uri=RP, scope="openid")
-    )
-    login_url = response.headers["Location"]
+    login_url = hub.login_url(client_id)
     limit = app.config["IDP"].login.max_attempts_per_user
     for _ in range(limit):
         hub.login(login_url, password="wrong-password")
@@ -207,10 +198,7 @@ def test_login_attempts_are_limited_per_username(hub, app):
 def test_login_limit_expires_with_time(hub, app, clock):
     client_id, _ = hub.add_client()
     hub.add_user()
-    response = hub.follow(
-        hub.authorize(response_type="code", client_id=client_id, redirect_uri=RP, scope="openid")
-    )
-    login_url = response.headers["Location"]
+    login_url = hub.login_url(client_id)
     for _ in range(app.config["IDP"].login.max_attempts_per_user):
         hub.login(login_url, password="wrong-password")
     if app.config["IDP"].redis_url:
@@ -235,12 +223,7 @@ def test_cancel_on_login_page_returns_access_denied(hub):
     from tests.conftest import hidden_inputs
 
     client_id, _ = hub.add_client()
-    response = hub.follow(
-        hub.authorize(
-            response_type="code", client_id=client_id, redirect_uri=RP, scope="openid", state="c"
-        )
-    )
-    login_url = response.headers["Location"]
+    login_url = hub.login_url(client_id, state="c")
     form = hidden_inputs(hub.web.get(login_url).get_data(as_text=True))
     response = hub.web.post(login_url.replace("/login", "/abort"), data=form)
     assert query_of(response.headers["Location"])["error"] == "access_denied"
@@ -359,49 +342,29 @@ def test_session_idle_timeout_ends_sso(hub, clock, app):
 
 def test_login_hint_prefills_username(hub):
     a, _ = hub.add_client()
-    response = hub.follow(
-        hub.authorize(
-            response_type="code",
-            client_id=a,
-            redirect_uri=RP,
-            scope="openid",
-            login_hint="citizen77",
-        )
-    )
-    page = hub.web.get(response.headers["Location"]).get_data(as_text=True)
+    login_url = hub.login_url(a, login_hint="citizen77")
+    page = hub.web.get(login_url).get_data(as_text=True)
     assert 'value="citizen77"' in page
 
 
 def test_ui_locales_en_shows_english(hub):
     a, _ = hub.add_client()
-    response = hub.follow(
-        hub.authorize(
-            response_type="code",
-            client_id=a,
-            redirect_uri=RP,
-            scope="openid",
-            ui_locales="en-GB vi",
-        )
-    )
-    page = hub.web.get(response.headers["Location"]).get_data(as_text=True)
+    login_url = hub.login_url(a, ui_locales="en-GB vi")
+    page = hub.web.get(login_url).get_data(as_text=True)
     assert "Sign in to continue to" in page and '<html lang="en">' in page
 
 
 def test_vietnamese_is_the_default(hub):
     a, _ = hub.add_client()
-    response = hub.follow(
-        hub.authorize(response_type="code", client_id=a, redirect_uri=RP, scope="openid")
-    )
-    page = hub.web.get(response.headers["Location"]).get_data(as_text=True)
+    login_url = hub.login_url(a)
+    page = hub.web.get(login_url).get_data(as_text=True)
     assert "Đăng nhập để tiếp tục vào" in page and '<html lang="vi">' in page
 
 
 def test_login_page_allows_form_redirect_to_the_client_in_csp(hub):
     a, _ = hub.add_client()
-    response = hub.follow(
-        hub.authorize(response_type="code", client_id=a, redirect_uri=RP, scope="openid")
-    )
-    page = hub.web.get(response.headers["Location"])
+    login_url = hub.login_url(a)
+    page = hub.web.get(login_url)
     csp = page.headers["Content-Security-Policy"]
     assert "form-action 'self' https://rp.example;" in csp
     assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp

@@ -40,6 +40,8 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     from .errors import init_error_handlers
     from .keys import KeyRing
     from .login.account import bp as account_bp
+    from .login.authenticators import bp as authenticators_bp
+    from .login.second_factor import bp as mfa_bp
     from .login.views import bp as login_bp
     from .security import init_input_guards, init_security_headers
     from .store import RedisStore, SqlStore, db
@@ -95,6 +97,8 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     oidc.init_app(app)
     csrf.exempt(oidc.bp)
     app.register_blueprint(login_bp)
+    app.register_blueprint(mfa_bp)
+    app.register_blueprint(authenticators_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(accounts_bp)
     init_error_handlers(app)

@@ -110,6 +110,7 @@ def _client_json(client, secret: str | None = None) -> dict:  # noqa: ANN001
         "jwks_uri": client.jwks_uri,
         "scope": client.scope,
         "first_party": client.first_party,
+        "require_mfa": client.require_mfa,
         "disabled": client.disabled,
     }
     if secret:
@@ -145,6 +146,9 @@ def _validate_uris(uris: list[str], what: str) -> None:
 )
 @click.option("--scope", default="openid profile email phone address", show_default=True)
 @click.option("--first-party", is_flag=True, help="Skip the consent page for this client.")
+@click.option(
+    "--require-mfa", is_flag=True, help="Every sign-in to this client needs a second factor."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
 def clients_add(
@@ -160,6 +164,7 @@ def clients_add(
     jwks_file: str | None,
     scope: str,
     first_party: bool,
+    require_mfa: bool,
     as_json: bool,
 ) -> None:
     """Register a client system; prints its client_id and (confidential clients) secret."""
@@ -191,6 +196,7 @@ def clients_add(
             jwks=jwks,
             scope=" ".join(scope.split()),
             first_party=first_party,
+            require_mfa=require_mfa,
         )
         data = _client_json(client, secret)
     if as_json:

@@ -80,7 +80,19 @@ class LoginConfig:
     lockout_seconds: int = option(
         15 * 60, "How long an account or IP stays locked once it reached its limit."
     )
-    password_acr: str = option("LoA1", "The `acr` value reached by a local password sign-in.")
+    password_acr: str = option(
+        "LoA1", "The `acr` value reached by a local password sign-in (the lowest level)."
+    )
+    mfa_acr: str = option(
+        "LoA1-MFA",
+        "The `acr` value reached by a password and a second factor (SMS code, authenticator app "
+        "or recovery code). A client asks for it with `acr_values` or `require_mfa`.",
+    )
+    require_mfa: bool = option(
+        False,
+        "Ask every user for a second factor after the password. Users with an authenticator "
+        "app are always asked; so are users of a client that requires it.",
+    )
 
 
 @dataclass(frozen=True)
@@ -138,12 +150,20 @@ class SmsConfig:
 
 @dataclass(frozen=True)
 class OtpConfig:
-    """One-time codes sent by SMS."""
+    """One-time codes: sent by SMS, or read from an authenticator app (wrong tries count the
+    same way)."""
 
     code_ttl: int = option(300, "Seconds a code stays valid.")
-    max_tries: int = option(5, "Wrong entries allowed per code before it is void.")
+    max_tries: int = option(
+        5,
+        "Wrong entries allowed per SMS code before it is void, and per sign-in for "
+        "authenticator-app and recovery codes before the sign-in starts again.",
+    )
     resend_cooldown: int = option(60, "Seconds before another code may be sent to a number.")
     max_per_hour: int = option(5, "Codes sent to one number within an hour at most.")
+    max_per_ip_hour: int = option(
+        20, "Codes sent at the request of one IP address within an hour at most."
+    )
 
 
 @dataclass(frozen=True)
@@ -357,6 +377,10 @@ def validate(config: Config) -> None:
         )
     if config.sms.gateway == "http" and not config.sms.http_url.startswith(("https://", "http://")):
         raise ConfigError("sms.http_url must be set for the http gateway")
+    if config.login.password_acr == config.login.mfa_acr:
+        raise ConfigError("login.password_acr and login.mfa_acr must differ")
+    if config.otp.max_tries < 1 or config.otp.code_ttl < 30 or config.otp.resend_cooldown < 0:
+        raise ConfigError("otp.max_tries must be at least 1 and otp.code_ttl at least 30 s")
     if config.mail.security not in ("starttls", "ssl", "none"):
         raise ConfigError("mail.security must be starttls, ssl or none")
     if config.server.workers < 1 or config.server.threads < 1:

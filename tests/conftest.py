@@ -126,6 +126,24 @@ def hidden_inputs(html: str) -> dict[str, str]:
     )
 
 
+def sms_messages(app) -> list[dict]:
+    """Text messages the dev outbox gateway wrote, oldest first."""
+    import json
+
+    folder = app.config["IDP"].resolved_sms_outbox_dir
+    files = (
+        sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []
+    )
+    return [json.loads(p.read_text()) for p in files]
+
+
+def last_sms_code(app, to: str | None = None) -> str:
+    """The six-digit code of the newest SMS (to one number, if given)."""
+    messages = [m for m in sms_messages(app) if to is None or m["to"] == to]
+    assert messages, "no SMS was sent"
+    return re.search(r"\b(\d{6})\b", messages[-1]["text"]).group(1)
+
+
 def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 import pyotp
-from flask import current_app
+from flask import current_app, has_request_context, request
 from flask_babel import lazy_gettext as _l
 
 from .. import sms
@@ -70,11 +70,12 @@ def send(purpose: str, subject: str, phone: str, text_template, user=None) -> Se
     cooldown = kv().get(f"otp-cooldown:{phone}")
     if cooldown and cooldown["until"] > at:
         raise SendRefused(_l("Please wait before asking for another code."), cooldown["until"] - at)
-    if kv().count(f"otp-hour:{phone}") >= cfg.max_per_hour:
+    ip = request.remote_addr if has_request_context() else None
+    if kv().count(f"otp-hour:{phone}") >= cfg.max_per_hour or (
+        ip and kv().count(f"otp-ip-hour:{ip}") >= cfg.max_per_ip_hour
+    ):
         audit.record("otp_limited", user=user, purpose=purpose)
-        raise SendRefused(
-            _l("Too many codes were sent to this number. Try again in an hour."), 3600
-        )
+        raise SendRefused(_l("Too many codes were sent. Try again in an hour."), 3600)
     code = new_code()
     salt = secrets.token_hex(8)
     text = str(text_template).replace("{code}", code).replace("{minutes}", str(cfg.code_ttl // 60))
@@ -92,6 +93,8 @@ def send(purpose: str, subject: str, phone: str, text_template, user=None) -> Se
     kv().delete(f"otp-tries:{purpose}:{subject}")
     kv().put(f"otp-cooldown:{phone}", {"until": at + cfg.resend_cooldown}, cfg.resend_cooldown)
     kv().incr(f"otp-hour:{phone}", 3600)
+    if ip:
+        kv().incr(f"otp-ip-hour:{ip}", 3600)
     audit.record("otp_sent", user=user, purpose=purpose, phone=mask(phone))
     return Sent(expires_at=at + cfg.code_ttl, resend_at=at + cfg.resend_cooldown)
 
@@ -99,6 +102,12 @@ def send(purpose: str, subject: str, phone: str, text_template, user=None) -> Se
 def pending(purpose: str, subject: str) -> dict | None:
     """The code waiting for this subject (its phone and expiry), if any."""
     return kv().get(_key(purpose, subject))
+
+
+def resend_wait(phone: str) -> int:
+    """Seconds until another code may be sent to this number (0: now)."""
+    cooldown = kv().get(f"otp-cooldown:{phone}")
+    return max(0, cooldown["until"] - now()) if cooldown else 0
 
 
 def verify(purpose: str, subject: str, code: str, user=None) -> Result:  # noqa: ANN001

@@ -152,6 +152,14 @@ def touch(session: SsoSession, client_id: str | None = None) -> None:
         _save(session, at)
 
 
+def elevate(session: SsoSession, amr: list[str], acr: str) -> None:
+    """Record a step-up (a second factor proved within this session): new `amr` and `acr`,
+    the same sid, so clients already signed in stay tied to it."""
+    at = now()
+    session.amr, session.acr, session.last_seen = list(amr), acr, at
+    _save(session, at)
+
+
 def end(session: SsoSession) -> None:
     kv().delete(f"sso:{session.key}")
     kv().delete(f"sid:{session.sid}")

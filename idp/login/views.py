@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from authlib.oauth2.rfc6749 import AccessDeniedError
-from flask import Blueprint, current_app, g, make_response, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, url_for
 from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -16,10 +16,14 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..accounts.passwords import verify_password
-from ..oidc.authorize import redirect_error, redirect_origin
+from ..oidc.authorize import redirect_error
 from ..oidc.claims import SCOPE_CLAIMS
-from ..store import audit, clients, consents, users
-from . import interaction, sessions, throttle
+from ..store import audit, consents, users
+from . import assurance, interaction, second_factor, sessions, throttle
+from .flow import client_id_of as _client_id
+from .flow import complete_login
+from .flow import load as _load
+from .flow import page as _page
 
 bp = Blueprint("login", __name__)
 
@@ -43,32 +47,6 @@ class ConsentForm(FlaskForm):
     decision = HiddenField()
 
 
-def _load(iid: str, allow_hub: bool = False) -> tuple[dict, dict, object]:
-    """The interaction, its authorization parameters and client. A sign-in to the hub's own
-    pages (`return_to`, no client) is allowed only where `allow_hub` says so."""
-    ix = interaction.load(iid)
-    params = ix.get("params") or {}
-    if allow_hub and ix.get("return_to"):
-        return ix, params, None
-    client = clients.get(params.get("client_id"))
-    if client is None:
-        interaction.finish(iid)
-        raise interaction.InteractionExpired(status=400)
-    g.ui_locales = params.get("ui_locales")
-    return ix, params, client
-
-
-def _client_id(client) -> str | None:  # noqa: ANN001
-    return client.client_id if client is not None else None
-
-
-def _page(template: str, params: dict, **context):  # noqa: ANN202
-    response = make_response(render_template(template, **context))
-    # The form's POST ends in a redirect to the client; let the browser follow it (CSP 3).
-    response.csp_form_action = redirect_origin(params.get("redirect_uri", ""))
-    return response
-
-
 def _locked_message(until: int):  # noqa: ANN202
     when = format_datetime(datetime.fromtimestamp(until, UTC), "HH:mm")
     return _l(
@@ -87,6 +65,8 @@ def login(iid: str):  # noqa: ANN201
     error = None
     if request.method == "GET" and params.get("login_hint"):
         form.username.data = params["login_hint"][:64]
+    if request.method == "GET" and request.args.get("reason") == "otp":
+        error = _l("Too many wrong codes. Please sign in again.")
     if form.validate_on_submit():
         username = form.username.data.strip()
         until = throttle.locked_until(request.remote_addr, username)
@@ -114,23 +94,12 @@ def login(iid: str):  # noqa: ANN201
                     reason="not_activated" if pending else "locked",
                 )
             elif password_ok and user is not None:
-                old = sessions.current()
-                if old is not None:
-                    sessions.end(old)
+                if assurance.second_factor_at_login(params, client, user):
+                    return second_factor.begin(iid, ix, user, ["pwd"])
                 cfg = current_app.config["IDP"]
-                session, secret = sessions.start(user.id, ["pwd"], cfg.login.password_acr)
-                interaction.update(iid, ix, login_sid=session.sid)
-                throttle.clear(username)
-                audit.record(
-                    "login_success", user=user, client_id=_client_id(client), method="password"
+                return complete_login(
+                    iid, ix, client, user, ["pwd"], cfg.login.password_acr, "password"
                 )
-                if client is None:
-                    interaction.finish(iid)
-                    response = redirect(ix["return_to"])
-                else:
-                    response = redirect(url_for("oidc.resume", iid=iid))
-                sessions.set_cookie(response, secret)
-                return response
             else:
                 until = throttle.record_failure(request.remote_addr, username)
                 audit.record(
@@ -145,7 +114,7 @@ def login(iid: str):  # noqa: ANN201
         error = _l("Please enter your username and password.")
     form.password.data = ""
     status = 200 if error is None else 400
-    return _page("login/login.html", params, form=form, client=client, iid=iid, error=error), status
+    return _page("login/login.html", params, status, form=form, client=client, iid=iid, error=error)
 
 
 @bp.route("/interaction/<iid>/consent", methods=["GET", "POST"])

@@ -12,7 +12,11 @@ from urllib.parse import urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, UnsupportedResponseTypeError
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    InteractionRequiredError,
+    LoginRequiredError,
+)
 from flask import current_app, g, redirect, request, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -20,7 +24,7 @@ from werkzeug.datastructures import MultiDict
 
 from ..clock import now
 from ..errors import IdpError, InvalidClientPage, InvalidRedirectPage
-from ..login import interaction, sessions
+from ..login import assurance, interaction, sessions
 from ..store import clients, consents, users
 from ..store.models import Client, User
 from .blueprint import bp
@@ -172,6 +176,13 @@ def authorize_request(
                 raise LoginRequiredError()
             iid = iid or interaction.create(params)
             return redirect(url_for("login.login", iid=iid))
+        if not assurance.satisfies(session.acr, assurance.required_level(params, client, user)):
+            if "none" in prompts:
+                raise InteractionRequiredError("A second factor is needed for this client.")
+            from ..login import second_factor  # the sign-in pages import this module
+
+            iid = iid or interaction.create(params)
+            return second_factor.begin_step_up(iid, ix or interaction.load(iid), session)
         if needs_consent(params, user, client, oauth_request.scope, ix):
             if "none" in prompts:
                 raise ConsentRequiredError()

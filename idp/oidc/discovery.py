@@ -45,7 +45,7 @@ def provider_metadata() -> dict:
         "request_uri_parameter_supported": False,
         "require_request_uri_registration": False,
         "prompt_values_supported": ["none", "login", "consent"],
-        "acr_values_supported": [config.login.password_acr],
+        "acr_values_supported": [config.login.password_acr, config.login.mfa_acr],
         "ui_locales_supported": ["vi", "en"],
         "claims_locales_supported": ["vi"],
         "authorization_response_iss_parameter_supported": True,

@@ -28,6 +28,7 @@ ALLOWED_KEYS = {
     "jwks",
     "scope",
     "first_party",
+    "require_mfa",
     "client_secret_sha256",
     "client_secret_env",
     "id_token_signed_response_alg",
@@ -92,6 +93,9 @@ def load_file(path: Path) -> dict:
         problem = check_uri(uri)
         if problem:
             raise ClientFileError(f"{path}: {uri}: {problem}")
+    for flag in ("first_party", "require_mfa", "disabled"):
+        if flag in data and not isinstance(data[flag], bool):
+            raise ClientFileError(f"{path}: {flag} must be true or false")
     method = data.get("token_endpoint_auth_method", "client_secret_basic")
     if method not in clients.AUTH_METHODS:
         raise ClientFileError(f"{path}: unknown token_endpoint_auth_method {method}")

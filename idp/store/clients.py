@@ -78,6 +78,7 @@ def create(
     jwks: dict | None = None,
     scope: str = DEFAULT_SCOPE,
     first_party: bool = False,
+    require_mfa: bool = False,
     client_id: str | None = None,
     client_secret_hash: str | None = None,
     id_token_alg: str | None = None,
@@ -103,6 +104,7 @@ def create(
         jwks=jwks,
         scope=scope,
         first_party=first_party,
+        require_mfa=require_mfa,
         id_token_signed_response_alg=id_token_alg,
         source=source,
     )

@@ -116,6 +116,8 @@ class Client(db.Model, ClientMixin):
         JSON, default=lambda: ["authorization_code", "refresh_token"]
     )
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Every sign-in to this client needs a second factor (the hub's MFA level).
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16), default="cli")

@@ -1,0 +1,66 @@
+"""Authentication levels (`acr`) and the second-factor policy.
+
+The hub's levels are ordered lowest first: a password alone (`login.password_acr`), then a
+password with a second factor (`login.mfa_acr`). A request needs a level when its client
+requires MFA, when its `acr_values` name a level (any named level the hub knows satisfies it,
+so the lowest known one is what is needed), when the configuration asks every user, or when the
+user has an authenticator app (then every sign-in uses it).
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from ..store.models import Client, User
+
+SECOND_FACTOR_AMR = {"sms": "sms", "totp": "otp", "recovery": None}
+
+
+def levels() -> list[str]:
+    cfg = current_app.config["IDP"].login
+    return [cfg.password_acr, cfg.mfa_acr]
+
+
+def rank(acr: str | None) -> int:
+    """Position of a level on the ladder; -1 for none or a value the hub does not issue."""
+    ladder = levels()
+    return ladder.index(acr) if acr in ladder else -1
+
+
+def satisfies(acr: str | None, required: str | None) -> bool:
+    return required is None or rank(acr) >= rank(required)
+
+
+def requested(acr_values: str | None) -> str | None:
+    """The level a request's `acr_values` asks for: the lowest one the hub knows, if any."""
+    known = [value for value in (acr_values or "").split() if rank(value) >= 0]
+    return min(known, key=rank) if known else None
+
+
+def required_level(params: dict, client: Client | None, user: User | None) -> str | None:
+    """The lowest level this authorization may be answered with (None: anything goes)."""
+    cfg = current_app.config["IDP"].login
+    needed = [requested(params.get("acr_values"))]
+    if client is not None and client.require_mfa:
+        needed.append(cfg.mfa_acr)
+    known = [level for level in needed if level]
+    return max(known, key=rank) if known else None
+
+
+def second_factor_at_login(params: dict, client: Client | None, user: User) -> bool:
+    """Whether a sign-in with the right password must continue with a second factor."""
+    from . import totp
+
+    cfg = current_app.config["IDP"].login
+    if cfg.require_mfa or totp.enrolment(user) is not None:
+        return True
+    return not satisfies(cfg.password_acr, required_level(params, client, user))
+
+
+def amr_for(method: str, before: list[str]) -> list[str]:
+    """`amr` after a second factor (RFC 8176): what was used before, the method, and `mfa`."""
+    values = list(before)
+    for value in (SECOND_FACTOR_AMR.get(method), "mfa"):
+        if value and value not in values:
+            values.append(value)
+    return values

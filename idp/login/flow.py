@@ -1,0 +1,84 @@
+"""What every way of signing in shares: loading the waiting interaction, rendering its pages,
+and finishing — a new SSO session (or a stepped-up one) and the way back to the client system
+or to the hub page that asked. Password, second factor and (later) national sign-in end here.
+"""
+
+from __future__ import annotations
+
+from flask import g, make_response, redirect, render_template, url_for
+
+from ..oidc.authorize import redirect_origin
+from ..store import audit, clients
+from ..store.models import Client, User
+from . import interaction, sessions, throttle
+
+
+def load(iid: str, allow_hub: bool = False) -> tuple[dict, dict, Client | None]:
+    """The interaction, its authorization parameters and client. A sign-in to the hub's own
+    pages (`return_to`, no client) is allowed only where `allow_hub` says so."""
+    ix = interaction.load(iid)
+    params = ix.get("params") or {}
+    if allow_hub and ix.get("return_to"):
+        return ix, params, None
+    client = clients.get(params.get("client_id"))
+    if client is None:
+        interaction.finish(iid)
+        raise interaction.InteractionExpired(status=400)
+    g.ui_locales = params.get("ui_locales")
+    return ix, params, client
+
+
+def client_id_of(client: Client | None) -> str | None:
+    return client.client_id if client is not None else None
+
+
+def page(template: str, params: dict, status: int = 200, **context):  # noqa: ANN201
+    response = make_response(render_template(template, **context), status)
+    # The form's POST ends in a redirect to the client; let the browser follow it (CSP 3).
+    response.csp_form_action = redirect_origin(params.get("redirect_uri", ""))
+    return response
+
+
+def _onward(iid: str, ix: dict, client: Client | None):  # noqa: ANN202
+    if client is None:
+        interaction.finish(iid)
+        return redirect(ix["return_to"])
+    return redirect(url_for("oidc.resume", iid=iid))
+
+
+def complete_login(
+    iid: str, ix: dict, client: Client | None, user: User, amr: list[str], acr: str, method: str
+):  # noqa: ANN201
+    """A finished authentication: replace any old session with a new one, remember that this
+    interaction signed in (so prompt=login and max_age are satisfied), go on."""
+    old = sessions.current()
+    if old is not None:
+        sessions.end(old)
+    session, secret = sessions.start(user.id, amr, acr)
+    ix.pop("mfa", None)
+    interaction.update(iid, ix, login_sid=session.sid)
+    throttle.clear(user.username)
+    audit.record("login_success", user=user, client_id=client_id_of(client), method=method, acr=acr)
+    response = _onward(iid, ix, client)
+    sessions.set_cookie(response, secret)
+    return response
+
+
+def complete_step_up(
+    iid: str,
+    ix: dict,
+    client: Client | None,
+    user: User,
+    session: sessions.SsoSession,
+    amr: list[str],
+    acr: str,
+    method: str,
+):  # noqa: ANN201
+    """A second factor proved inside a live session: the session keeps its sid and rises."""
+    sessions.elevate(session, amr, acr)
+    ix.pop("mfa", None)
+    interaction.update(iid, ix)
+    audit.record(
+        "login_stepped_up", user=user, client_id=client_id_of(client), method=method, acr=acr
+    )
+    return _onward(iid, ix, client)

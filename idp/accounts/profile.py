@@ -12,7 +12,7 @@ from ..login.logout import end_all_for_user
 from ..login.sessions import SsoSession
 from ..store import audit, db
 from ..store.models import User
-from . import recovery
+from . import phone, recovery
 from . import validators as v
 from .passwords import hash_password, verify_password
 
@@ -21,9 +21,11 @@ from .passwords import hash_password, verify_password
 class ProfileOutcome:
     errors: dict = field(default_factory=dict)
     notice: object | None = None
+    # A new mobile number waits for its SMS code (the page goes on to enter it).
+    phone_pending: bool = False
 
 
-def update(user: User, form) -> ProfileOutcome:  # noqa: ANN001
+def update(user: User, form, amr: list[str]) -> ProfileOutcome:  # noqa: ANN001
     errors: dict = {}
     values = {}
     for name, rule in (
@@ -36,11 +38,15 @@ def update(user: User, form) -> ProfileOutcome:  # noqa: ANN001
             values[name] = rule()
         except v.FieldError as exc:
             errors[name] = exc.message
+    new_phone = values.get("phone") if values.get("phone") != user.phone else None
+    if new_phone and phone.needs_step_up(user, amr):
+        errors["phone"] = _l(
+            "To change the number that receives your sign-in codes, first confirm it is you "
+            "with a code."
+        )
     if errors:
         return ProfileOutcome(errors=errors)
-    changed = [n for n in ("full_name", "address", "phone") if getattr(user, n) != values[n]]
-    if values["phone"] != user.phone:
-        user.phone_verified = False
+    changed = [n for n in ("full_name", "address") if getattr(user, n) != values[n]]
     for name in changed:
         setattr(user, name, values[name])
     db.session.commit()
@@ -63,6 +69,11 @@ def update(user: User, form) -> ProfileOutcome:  # noqa: ANN001
             )
     if changed:
         audit.record("profile_updated", user=user, fields=changed)
+    if new_phone:
+        problem = phone.send_code(user, new_phone)
+        if problem is not None:
+            return ProfileOutcome(errors={"phone": problem})
+        return ProfileOutcome(notice=notice, phone_pending=True)
     return ProfileOutcome(notice=notice)
 
 

@@ -21,7 +21,7 @@ from ..clock import now
 from ..store import audit, db
 from ..store import users as store_users
 from ..store.models import User
-from . import divisions, links
+from . import divisions, links, phone
 from . import validators as v
 
 DUPLICATE_NATIONAL_ID = _l(
@@ -42,6 +42,9 @@ class Outcome:
     user: User | None = None
     errors: dict[str, object] = field(default_factory=dict)
     mail_failed: bool = False
+    # The link token of the page that proves the mobile number, and why no code went out.
+    phone_token: str | None = None
+    sms_problem: object | None = None
 
 
 def _check(errors: dict, name: str, rule: Callable[[], object]) -> object:
@@ -154,7 +157,8 @@ def _create(values: dict, staff: User | None = None, **extra) -> Outcome:
         db.session.delete(user)
         db.session.commit()
         return Outcome(errors={}, mail_failed=True)
-    return Outcome(user=user)
+    problem = phone.send_code(user, user.phone) if user.phone else None
+    return Outcome(user=user, phone_token=phone.registration_token(user), sms_problem=problem)
 
 
 def send_activation(user: User) -> None:

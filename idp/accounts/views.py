@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
+from ..login import otp
 from ..login.account import signed_in
 from . import divisions, recovery, registration
+from . import phone as phone_service
 from . import profile as profile_service
 
 bp = Blueprint("accounts", __name__)
@@ -59,7 +61,9 @@ def _registration_page(kind: str, names: tuple[str, ...], register):  # noqa: AN
             abort(400)
         outcome = register({n: request.form.get(n, "") for n in names})
         if outcome.user is not None:
-            return render_template("accounts/registered.html", user=outcome.user)
+            return render_template(
+                "accounts/registered.html", user=outcome.user, **_phone_form(outcome)
+            )
     errors = outcome.errors if outcome else {}
     status = 400 if outcome and (errors or outcome.mail_failed) else 200
     return render_template(
@@ -83,6 +87,51 @@ def register_organization():  # noqa: ANN201
     return _registration_page(
         "organization", ORGANIZATION_FIELDS, registration.register_organization
     )
+
+
+def _phone_form(outcome: registration.Outcome) -> dict:
+    """What the "registered" page needs to take the SMS code at once."""
+    user = outcome.user
+    return {
+        "form": CsrfForm(),
+        "phone_action": url_for("accounts.registration_phone", token=outcome.phone_token),
+        "masked": otp.mask(user.phone or ""),
+        "sms_problem": outcome.sms_problem,
+        "resend_in": otp.resend_wait(user.phone or ""),
+    }
+
+
+@bp.route("/register/phone/<token>", methods=["GET", "POST"])
+def registration_phone(token: str):  # noqa: ANN201
+    """Prove the mobile number of a just-registered account (activation is by email)."""
+    user = phone_service.by_registration_token(token)
+    if user is None or not user.phone:
+        message = _l("This link is not valid or has expired.")
+        return render_template("errors/page.html", message=message, status=400), 400
+    if user.phone_verified:
+        return render_template("accounts/phone_confirmed.html", user=user)
+    form = CsrfForm()
+    message = notice = None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        if request.form.get("action") == "send":
+            message = phone_service.send_code(user, user.phone)
+            notice = None if message else _l("A new code was sent.")
+        else:
+            message = phone_service.confirm(user, request.form.get("code", "")[:64])
+            if message is None:
+                return render_template("accounts/phone_confirmed.html", user=user)
+    return render_template(
+        "account/verify_phone.html",
+        form=form,
+        action=url_for("accounts.registration_phone", token=token),
+        masked=otp.mask(user.phone),
+        resend_in=otp.resend_wait(user.phone),
+        sent=phone_service.pending_number(user) is not None,
+        message=message,
+        notice=notice,
+    ), (400 if message else 200)
 
 
 @bp.route("/activate/<token>")
@@ -177,11 +226,19 @@ def profile(session, user):  # noqa: ANN001, ANN201
     }
     if request.method == "POST":
         values = _typed(PROFILE_FIELDS)
-        outcome = profile_service.update(user, request.form)
+        outcome = profile_service.update(user, request.form, session.amr)
+        if outcome.phone_pending:
+            return redirect(url_for("authenticators.verify_phone"))
         errors, notice = outcome.errors, outcome.notice
     status = 400 if errors else 200
     return render_template(
-        "accounts/profile.html", form=form, user=user, values=values, errors=errors, notice=notice
+        "accounts/profile.html",
+        form=form,
+        user=user,
+        values=values,
+        errors=errors,
+        notice=notice,
+        step_up=phone_service.needs_step_up(user, session.amr),
     ), status
 
 
@@ -221,7 +278,9 @@ def staff_register(session, user):  # noqa: ANN001, ANN201
             {n: request.form.get(n, "") for n in names}, staff=user
         )
         if outcome.user is not None:
-            return render_template("accounts/staff_registered.html", citizen=outcome.user)
+            return render_template(
+                "accounts/staff_registered.html", citizen=outcome.user, **_phone_form(outcome)
+            )
     errors = outcome.errors if outcome else {}
     status = 400 if outcome and (errors or outcome.mail_failed) else 200
     return render_template(

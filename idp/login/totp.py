@@ -152,6 +152,16 @@ def remaining_recovery_codes(user: User) -> int:
     )
 
 
+def renew_recovery_codes(user: User, code: str) -> list[str] | None:
+    """New recovery codes (the old ones stop working) for a fresh code from the app."""
+    if not verify(user, code):
+        return None
+    codes = _new_recovery_codes(user)
+    db.session.commit()
+    audit.record("recovery_codes_renewed", user=user)
+    return codes
+
+
 def disable(user: User, code: str) -> bool:
     """Turning the app off needs a fresh code from it."""
     if not verify(user, code):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from idp.store import db
 from idp.store.models import AuditEvent
 from tests.accounts.test_registration import CITIZEN, post_form
-from tests.conftest import hidden_inputs, query_of
+from tests.conftest import hidden_inputs, last_sms_code, query_of
 
 PASSWORD = "Mật-khẩu-123"
 NEW_PASSWORD = "Sông-Hồng-chảy-mãi-2026"
@@ -103,13 +103,24 @@ def test_profile_update_and_email_change_needs_confirmation(hub, smtp, app):
         full_name="Lê Văn Mới", phone="+84987654321", email="new@example.vn", address="5 Lý Thái Tổ"
     )
     response = web.post("/account/profile", data=form)
-    assert response.status_code == 200 and "new@example.vn" in response.get_data(as_text=True)
+    # A new mobile number waits for the SMS code sent to it.
+    assert response.status_code == 302 and response.headers["Location"].endswith("/account/phone")
     with app.app_context():
         from idp.store import users
 
         user = users.by_username("citizen01")
-        assert user.full_name == "Lê Văn Mới" and user.phone == "0987654321"
+        assert user.full_name == "Lê Văn Mới" and user.phone == "0912345678"
         assert user.email == "old@example.vn"  # not until confirmed
+    page = web.get("/account/phone").get_data(as_text=True)
+    assert "09******21" in page
+    confirmed = web.post(
+        "/account/phone",
+        data={**hidden_inputs(page), "action": "verify", "code": last_sms_code(app)},
+    )
+    assert confirmed.status_code == 302
+    with app.app_context():
+        user = users.by_username("citizen01")
+        assert user.phone == "0987654321" and user.phone_verified
     assert smtp.messages[-1]["To"] == "new@example.vn"
     assert (
         hub.app.test_client().get(urlsplit(smtp.last_link("/email/confirm/")).path).status_code

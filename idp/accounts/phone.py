@@ -1,0 +1,92 @@
+"""Proving a mobile number by SMS code: at registration, and before a changed number is used.
+
+The number waiting for proof is the one the code was sent to (kept with the code in the
+short-lived store); the account's number changes only when the code comes back. A pending
+registration is named by a random link token, since it has no session yet.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from .. import sms
+from ..login import otp
+from ..security import sha256_hex
+from ..store import audit, db, kv, users
+from ..store.models import User
+
+PHONE_SMS = _l(
+    "Your code to confirm this mobile number is {code}. It is valid for {minutes} minutes."
+)
+MESSAGES = {
+    otp.Result.WRONG: _l("The code is not right. Check the SMS and try again."),
+    otp.Result.EXPIRED: _l("The code has expired or was not sent. Ask for a new one."),
+    otp.Result.LOCKED: _l("Too many wrong codes: this code no longer works. Ask for a new one."),
+}
+
+
+def _subject(user: User) -> str:
+    return str(user.id)
+
+
+def send_code(user: User, phone: str) -> object | None:
+    """Send a code to `phone` for this account; a message for the page when it was not sent."""
+    try:
+        otp.send("phone", _subject(user), phone, PHONE_SMS, user=user)
+    except otp.SendRefused as refused:
+        return refused.message
+    except sms.SmsError:
+        audit.record("otp_send_failed", user=user, purpose="phone")
+        return _l("We could not send the SMS just now. Please try again in a moment.")
+    return None
+
+
+def pending_number(user: User) -> str | None:
+    record = otp.pending("phone", _subject(user))
+    return record["phone"] if record else None
+
+
+def number_to_prove(user: User) -> str | None:
+    """The number a code would go to now: one waiting for proof, else an unproved own one."""
+    return pending_number(user) or (user.phone if user.phone and not user.phone_verified else None)
+
+
+def confirm(user: User, code: str) -> object | None:
+    """Check the code; on success the account takes the number, proved. Returns a message
+    when it failed."""
+    phone = pending_number(user)
+    result = otp.verify("phone", _subject(user), code, user=user)
+    if result is not otp.Result.OK:
+        return MESSAGES[result]
+    changed = user.phone != phone
+    user.phone, user.phone_verified = phone, True
+    db.session.commit()
+    audit.record("phone_verified", user=user, phone=otp.mask(phone), changed=changed)
+    return None
+
+
+def registration_token(user: User) -> str:
+    """A link token naming a just-registered (not yet active) account for its phone proof."""
+    token = secrets.token_urlsafe(24)
+    ttl = current_app.config["IDP"].accounts.activation_ttl
+    kv().put(f"phone-reg:{sha256_hex(token)}", {"user_id": user.id}, ttl)
+    return token
+
+
+def by_registration_token(token: str) -> User | None:
+    if not token or len(token) > 64:
+        return None
+    record = kv().get(f"phone-reg:{sha256_hex(token)}")
+    return users.by_id(record["user_id"]) if record else None
+
+
+def needs_step_up(user: User, amr: list[str]) -> bool:
+    """Changing the number that receives codes needs a second factor first, when the account
+    already has one: a stolen password alone must not move it to another phone."""
+    from ..login import totp
+
+    has_factor = user.phone_verified or totp.enrolment(user) is not None
+    return has_factor and "mfa" not in amr

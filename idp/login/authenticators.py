@@ -1,0 +1,125 @@
+"""The citizen's second factors on their account page: the authenticator app (enrol with a QR
+code, recovery codes shown once, disable or renew with a fresh code) and the mobile number
+that receives codes (proved by SMS before it is used)."""
+
+from __future__ import annotations
+
+import segno
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+
+from ..accounts import phone as phone_service
+from ..login import otp
+from . import interaction, second_factor, totp
+from .account import ActionForm, signed_in
+from .views import safe_return_path
+
+bp = Blueprint("authenticators", __name__, url_prefix="/account")
+
+
+def qr_svg(uri: str) -> Markup:
+    """The otpauth:// URI as an inline SVG QR code (served by the hub, no script needed)."""
+    svg = segno.make(uri, error="m").svg_inline(scale=5, border=2, dark="#000", light="#fff")
+    return Markup(svg)  # noqa: S704 - made by segno from our own URI
+
+
+def _security_page(user, error=None):  # noqa: ANN001, ANN202
+    enrolled = totp.enrolment(user)
+    return render_template(
+        "account/security.html",
+        user=user,
+        enrolled=enrolled,
+        recovery_left=totp.remaining_recovery_codes(user) if enrolled else 0,
+        pending_phone=phone_service.pending_number(user),
+        form=ActionForm(),
+        error=error,
+    ), (400 if error else 200)
+
+
+@bp.route("/security")
+@signed_in
+def overview(session, user):  # noqa: ANN001, ANN201
+    return _security_page(user)
+
+
+@bp.route("/security/confirm")
+@signed_in
+def confirm_it_is_you(session, user):  # noqa: ANN001, ANN201
+    """Step up the current session with a second factor, then go back to a hub page."""
+    return_to = safe_return_path(request.args.get("next"), "/account/security")
+    iid = interaction.create_for_hub(return_to)
+    return second_factor.begin_step_up(iid, interaction.load(iid), session)
+
+
+@bp.route("/security/app", methods=["GET", "POST"])
+@signed_in
+def enrol_app(session, user):  # noqa: ANN001, ANN201
+    if totp.enrolment(user) is not None:
+        return redirect(url_for("authenticators.overview"))
+    form = ActionForm()
+    error = None
+    if request.method == "POST":
+        codes = totp.confirm(user, request.form.get("code", "")[:64])
+        if codes is not None:
+            return render_template("account/recovery_codes.html", user=user, codes=codes)
+        error = _l(
+            "The code is not right. Check that the app shows this account, and that your "
+            "phone's clock is set automatically."
+        )
+    secret, uri = totp.start(user)
+    return render_template(
+        "account/enrol_app.html",
+        user=user,
+        form=form,
+        secret=secret,
+        qr=qr_svg(uri),
+        error=error,
+    ), (400 if error else 200)
+
+
+@bp.route("/security/app/disable", methods=["POST"])
+@signed_in
+def disable_app(session, user):  # noqa: ANN001, ANN201
+    if totp.disable(user, request.form.get("code", "")[:64]):
+        return redirect(url_for("authenticators.overview"))
+    return _security_page(user, _l("The code is not right. Enter the current code from the app."))
+
+
+@bp.route("/security/recovery-codes", methods=["POST"])
+@signed_in
+def renew_recovery_codes(session, user):  # noqa: ANN001, ANN201
+    codes = totp.renew_recovery_codes(user, request.form.get("code", "")[:64])
+    if codes is None:
+        return _security_page(
+            user, _l("The code is not right. Enter the current code from the app.")
+        )
+    return render_template("account/recovery_codes.html", user=user, codes=codes)
+
+
+@bp.route("/phone", methods=["GET", "POST"])
+@signed_in
+def verify_phone(session, user):  # noqa: ANN001, ANN201
+    """Prove the number waiting for proof (a changed one, or the account's own unproved one)."""
+    number = phone_service.number_to_prove(user)
+    if number is None:
+        return redirect(url_for("authenticators.overview"))
+    message = notice = None
+    if request.method == "POST":
+        if request.form.get("action") == "send":
+            message = phone_service.send_code(user, number)
+            notice = None if message else _l("A new code was sent.")
+        else:
+            message = phone_service.confirm(user, request.form.get("code", "")[:64])
+            if message is None:
+                return redirect(url_for("authenticators.overview", done="phone"))
+    return render_template(
+        "account/verify_phone.html",
+        user=user,
+        form=ActionForm(),
+        masked=otp.mask(number),
+        resend_in=otp.resend_wait(number),
+        sent=otp.pending("phone", str(user.id)) is not None,
+        message=message,
+        notice=notice,
+    ), (400 if message else 200)

@@ -84,6 +84,45 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     run(config, ctx.config_path, host or config.server.host, port or config.server.port)
 
 
+@main.command("mock-national")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8100, type=int, show_default=True)
+@click.option("--client-id", default="hub-tinh", show_default=True, help="The hub's client id.")
+@click.option(
+    "--client-secret-env",
+    default="IDP_MOCK_NATIONAL_SECRET",
+    show_default=True,
+    help="Environment variable with the hub's client secret (default value: mock-secret).",
+)
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    help="Accepted redirect URI (repeatable; default: the hub's broker callbacks).",
+)
+@pass_ctx
+def mock_national(
+    ctx: Context,
+    host: str,
+    port: int,
+    client_id: str,
+    client_secret_env: str,
+    redirect_uris: tuple[str, ...],
+) -> None:
+    """Run a mock national portal (upstream OpenID Connect provider) for development."""
+    import os
+
+    from .broker.mock_national import run
+
+    issuer = ctx.config.issuer
+    uris = list(redirect_uris) or [
+        f"{issuer}/broker/{name}/callback" for name in ("dvcqg", "vneid")
+    ]
+    secret = os.environ.get(client_secret_env) or "mock-secret"
+    click.echo("WARNING: mock national portal, for development and tests only.", err=True)
+    run(host, port, client_id, secret, uris)
+
+
 @main.command("config-example")
 def config_example() -> None:
     """Print config.example.toml, generated from the typed configuration."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -197,6 +198,111 @@ class LogoutConfig:
     )
 
 
+def _national_claims() -> dict[str, list[str]]:
+    """Our claim → the national portal's (and VNeID's) claim names, tried in order."""
+    return {
+        "name": ["HoVaTen", "TenDoanhNghiep"],
+        "birthdate": ["NgayThangNamSinh"],
+        "gender": ["GioiTinh"],
+        "phone": ["SoDienThoai"],
+        "email": ["ThuDienTu"],
+        "address": ["NoiOHienNay", "DiaChi", "ThuongTru"],
+        "national_id": ["SoDinhDanh", "SoCMND"],
+        "tax_code": ["MaSoThue", "MaSoDoanhNghiep"],
+        "level": ["IAL", "loAs", "acr"],
+    }
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """One upstream OpenID Connect provider (the national portal, VNeID), under
+    [connectors.NAME]; its callback is ISSUER/broker/NAME/callback."""
+
+    label_vi: str = option("", "Button label in Vietnamese.")
+    label_en: str = option("", "Button label in English.")
+    icon: str = option("national.svg", "Icon file under idp/static/icons/.")
+    discovery_url: str = option(
+        "", "The upstream's /.well-known/openid-configuration; or give the endpoints below."
+    )
+    issuer: str = option("", "Expected `iss` (from discovery when empty).")
+    authorization_endpoint: str = option("", "Explicit endpoint (overrides discovery).")
+    token_endpoint: str = option("", "Explicit endpoint (overrides discovery).")
+    userinfo_endpoint: str = option("", "Explicit endpoint (overrides discovery).")
+    jwks_uri: str = option("", "Explicit endpoint (overrides discovery).")
+    end_session_endpoint: str = option("", "Explicit endpoint (overrides discovery).")
+    client_id: str = option("", "The hub's client id at the upstream.")
+    client_secret_env: str = option("", "Environment variable with the hub's client secret.")
+    token_auth_method: str = option(
+        "client_secret_basic", "client_secret_basic or client_secret_post."
+    )
+    scope: str = option("openid", "Scopes asked of the upstream.")
+    acr_values: str = option("", "acr_values sent upstream (the national portal expects LoA1).")
+    fetch_userinfo: bool = option(True, "Read the userinfo endpoint after the token exchange.")
+    timeout: float = option(10.0, "Seconds to wait for the upstream's back-end answers.")
+    account_type_claim: str = option("LoaiTaiKhoan", "Claim that says the kind of account.")
+    account_types: dict = field(
+        default_factory=lambda: {"1": "citizen", "2": "organization", "3": "organization"},
+        metadata={"doc": "Value of account_type_claim → citizen or organization."},
+    )
+    subject_claims: dict = field(
+        default_factory=lambda: {
+            "1": ["SoDinhDanh", "SoCMND"],
+            "2": ["MaSoThue", "MaSoDoanhNghiep"],
+            "3": ["TechID"],
+        },
+        metadata={
+            "doc": "Per value of account_type_claim, the claims whose first present value is "
+            "the stable key of the federated identity; `sub` when the kind is not listed."
+        },
+    )
+    claims: dict = field(
+        default_factory=_national_claims,
+        metadata={"doc": "Our claim → upstream claim names tried in order."},
+    )
+    levels: dict = field(
+        default_factory=lambda: {"1": "LoA1", "2": "LoA2", "LoA1": "LoA1", "LoA2": "LoA2"},
+        metadata={"doc": "Upstream assurance value → the hub's `acr`."},
+    )
+
+
+CONNECTORS_EXAMPLE = """
+# [connectors.NAME] — upstream OpenID Connect providers offered as buttons on the sign-in page.
+# The hub's redirect URI to register upstream is ISSUER/broker/NAME/callback. Every key of
+# ConnectorConfig in idp/config.py may be set; the claim mapping defaults to the national
+# portal's Vietnamese claim names (HoVaTen, SoDinhDanh, SoCMND, NgayThangNamSinh, GioiTinh,
+# ThuDienTu, SoDienThoai, DiaChi, ThuongTru, NoiOHienNay, LoaiTaiKhoan, MaSoThue,
+# MaSoDoanhNghiep, TenDoanhNghiep, TechID, loAs / IAL).
+#
+# [connectors.dvcqg]
+# label_vi = "Tài khoản cấp bởi Cổng DVC quốc gia"
+# label_en = "Account issued by the National Public Service Portal"
+# authorization_endpoint = "https://xacthuc.dichvucong.gov.vn/oauth2/authorize"
+# token_endpoint = "https://xacthuc.dichvucong.gov.vn/oauth2/token"
+# userinfo_endpoint = "https://xacthuc.dichvucong.gov.vn/oauth2/userinfo"
+# jwks_uri = "https://xacthuc.dichvucong.gov.vn/oauth2/jwks"   # ask the portal for it
+# issuer = "https://xacthuc.dichvucong.gov.vn"                 # ask the portal for it
+# client_id = "ask-the-national-portal"
+# client_secret_env = "IDP_DVCQG_CLIENT_SECRET"
+# scope = "openid"
+# acr_values = "LoA1"
+#
+# [connectors.vneid]
+# label_vi = "Tài khoản định danh điện tử cấp bởi Bộ Công an (VNeID)"
+# label_en = "Electronic identity issued by the Ministry of Public Security (VNeID)"
+# discovery_url = "https://sso.dancuquocgia.gov.vn/auth/.well-known/openid-configuration"
+# client_id = "ask-the-ministry"
+# client_secret_env = "IDP_VNEID_CLIENT_SECRET"
+#
+# Development: `idp mock-national` serves a mock portal on http://127.0.0.1:8100:
+# [connectors.dvcqg]
+# label_vi = "Tài khoản cấp bởi Cổng DVC quốc gia"
+# label_en = "Account issued by the National Public Service Portal"
+# discovery_url = "http://127.0.0.1:8100/.well-known/openid-configuration"
+# client_id = "hub-tinh"
+# client_secret_env = "IDP_MOCK_NATIONAL_SECRET"
+"""
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     """Connection pool for PostgreSQL (ignored for SQLite)."""
@@ -259,6 +365,10 @@ class Config:
     sms: SmsConfig = field(default_factory=SmsConfig, metadata={"doc": ""})
     otp: OtpConfig = field(default_factory=OtpConfig, metadata={"doc": ""})
     database: DatabaseConfig = field(default_factory=DatabaseConfig, metadata={"doc": ""})
+    connectors: dict = field(
+        default_factory=dict,
+        metadata={"doc": "Upstream providers by name: see [connectors.NAME] at the end."},
+    )
 
     # Derived values -------------------------------------------------------------------------
 
@@ -299,6 +409,18 @@ ENV_OVERRIDES = {
 }
 
 
+def _with_default_tables(connector: ConnectorConfig) -> ConnectorConfig:
+    """A connector's mapping tables add to the defaults instead of replacing them, so one
+    changed claim name does not drop the rest."""
+    defaults = ConnectorConfig()
+    merged = {
+        f.name: {**getattr(defaults, f.name), **getattr(connector, f.name)}
+        for f in dataclasses.fields(ConnectorConfig)
+        if isinstance(getattr(defaults, f.name), dict)
+    }
+    return dataclasses.replace(connector, **merged)
+
+
 def _coerce(cls: type, data: dict[str, Any], where: str) -> Any:
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
@@ -311,6 +433,14 @@ def _coerce(cls: type, data: dict[str, Any], where: str) -> Any:
             if not isinstance(value, dict):
                 raise ConfigError(f"[{where}{key}] must be a table")
             kwargs[key] = _coerce(expected, value, f"{where}{key}.")
+            continue
+        if cls is Config and key == "connectors":
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise ConfigError("[connectors.NAME] must be tables")
+            kwargs[key] = {
+                name: _with_default_tables(_coerce(ConnectorConfig, table, f"connectors.{name}."))
+                for name, table in value.items()
+            }
             continue
         if isinstance(expected, types.GenericAlias):
             expected = typing.get_origin(expected)
@@ -385,6 +515,46 @@ def validate(config: Config) -> None:
         raise ConfigError("mail.security must be starttls, ssl or none")
     if config.server.workers < 1 or config.server.threads < 1:
         raise ConfigError("server.workers and server.threads must be at least 1")
+    for name, connector in config.connectors.items():
+        validate_connector(name, connector)
+
+
+CONNECTOR_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def _string_lists(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(v, list) and all(isinstance(i, str) for i in v) for v in value.values()
+    )
+
+
+def validate_connector(name: str, c: ConnectorConfig) -> None:
+    where = f"connectors.{name}"
+    if not CONNECTOR_NAME.match(name):
+        raise ConfigError(f"{where}: a name of lowercase letters, digits, - and _")
+    if not c.client_id or not c.label_vi:
+        raise ConfigError(f"{where}: client_id and label_vi are required")
+    explicit = (c.issuer, c.authorization_endpoint, c.token_endpoint, c.jwks_uri)
+    if not c.discovery_url and not all(explicit):
+        raise ConfigError(
+            f"{where}: give discovery_url, or issuer, authorization_endpoint, token_endpoint "
+            "and jwks_uri"
+        )
+    urls = (c.discovery_url, c.userinfo_endpoint, c.end_session_endpoint) + explicit
+    for url in filter(None, urls):
+        host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+        loopback = host in ("127.0.0.1", "localhost", "[::1]")
+        if not (url.startswith("https://") or (url.startswith("http://") and loopback)):
+            raise ConfigError(f"{where}: {url} must be https (http only on loopback)")
+    if c.token_auth_method not in ("client_secret_basic", "client_secret_post"):
+        raise ConfigError(f"{where}: token_auth_method is client_secret_basic or _post")
+    if not _string_lists(c.claims) or not _string_lists(c.subject_claims):
+        raise ConfigError(f"{where}: claims and subject_claims map names to lists of names")
+    for table in (c.account_types, c.levels):
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+            raise ConfigError(f"{where}: account_types and levels map strings to strings")
+    if set(c.account_types.values()) - {"citizen", "organization"}:
+        raise ConfigError(f"{where}: account_types values are citizen or organization")
 
 
 def example_toml() -> str:
@@ -408,6 +578,8 @@ def example_toml() -> str:
             if dataclasses.is_dataclass(default):
                 nested.append((f, default))
                 continue
+            if isinstance(default, dict):
+                continue  # tables of tables are documented by hand (CONNECTORS_EXAMPLE)
             for doc_line in _wrap(f.metadata["doc"]):
                 lines.append(f"# {doc_line}")
             lines.append(f"{f.name} = {_toml_value(default)}")
@@ -416,7 +588,7 @@ def example_toml() -> str:
             render(type(default), f.name)
 
     render(Config, "")
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(lines).rstrip() + "\n" + CONNECTORS_EXAMPLE
 
 
 def _wrap(text: str, width: int = 96) -> list[str]:

@@ -327,3 +327,23 @@ class RecoveryCode(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class FederatedIdentity(db.Model):
+    """A national subject allowed to sign in as a local account. One subject of one connector
+    links to at most one account (the unique constraint); an account may have several links."""
+
+    __tablename__ = "federated_identities"
+    __table_args__ = (
+        db.UniqueConstraint("connector", "subject", name="uq_federated_identities_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connector: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The upstream's claims as last seen (its own names), and the hub acr of its level.
+    claims: Mapped[dict | None] = mapped_column(JSON)
+    level: Mapped[str | None] = mapped_column(String(32))
+    first_login_at: Mapped[int] = mapped_column(BigInteger, default=_now)
+    last_login_at: Mapped[int] = mapped_column(BigInteger, default=_now)

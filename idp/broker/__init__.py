@@ -1,0 +1,1 @@
+"""Brokering upstream OpenID Connect providers (the national public-service portal, VNeID)."""

@@ -1,0 +1,397 @@
+"""A mock of the national public-service portal (Cổng DVC quốc gia) as an upstream OpenID
+Connect provider, for development and tests: `idp mock-national [--port 8100]`.
+
+It is a separate process speaking HTTP, small but honest: its own RS256 key and JWKS,
+discovery, the authorization code flow with PKCE (S256 required) and single-use codes, client
+authentication, userinfo with the real Vietnamese claim names, and end-session. Its sign-in page
+lists seeded demo people and the three kinds of national account. For tests it can misbehave on
+purpose (the "developer options" on that page): an error answer, a slow or refused token
+endpoint, or an ID token with a bad signature, a wrong audience or a wrong nonce.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from authlib.common.urls import add_params_to_uri
+from flask import Flask, abort, jsonify, redirect, render_template_string, request
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+ACCOUNT_TYPES = {
+    "dvcqg": "Tài khoản cấp bởi Cổng DVC quốc gia",
+    "vneid": "Tài khoản định danh điện tử cấp bởi Bộ Công an (VNeID)",
+    "vnpost": "Tài khoản cấp bởi Bưu điện Việt Nam",
+}
+FAULTS = ("", "error", "bad_signature", "wrong_aud", "wrong_nonce", "token_error", "slow_token")
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    key: str
+    kind: str  # "1" citizen, "2" business, "3" organisation (LoaiTaiKhoan)
+    name: str
+    birthdate: str = ""  # yyyymmdd
+    gender: str = ""
+    national_id: str = ""
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+    tax_code: str = ""
+    level: str = "2"  # identity assurance level: 1 or 2
+
+    @property
+    def tech_id(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dvcqg:{self.key}"))
+
+
+DEMO_PEOPLE = (
+    DemoPerson(
+        "an",
+        "1",
+        "Nguyễn Văn An",
+        "19900517",
+        "Nam",
+        "001090000001",
+        "0912345678",
+        "an@example.vn",
+        "12 Tràng Tiền, Phường Hoàn Kiếm, Thành phố Hà Nội",
+        level="2",
+    ),
+    DemoPerson(
+        "binh",
+        "1",
+        "Trần Thị Bình",
+        "19950308",
+        "Nữ",
+        "079195000123",
+        "0987654321",
+        "binh@example.vn",
+        "45 Lê Lợi, Phường Sài Gòn, Thành phố Hồ Chí Minh",
+        level="1",
+    ),
+    DemoPerson(
+        "cuong",
+        "1",
+        "Lê Văn Cường",
+        "19880211",
+        "Nam",
+        "038088001234",
+        "0903123456",
+        "",
+        "Thôn Đông, Xã Hoằng Hóa, Tỉnh Thanh Hóa",
+        level="2",
+    ),
+    DemoPerson(
+        "motcua",
+        "2",
+        "Công ty TNHH Một Cửa",
+        phone="0243123456",
+        email="lienhe@motcua.vn",
+        address="1 Tràng Tiền, Phường Hoàn Kiếm, Thành phố Hà Nội",
+        tax_code="0100109106",
+    ),
+    DemoPerson(
+        "chuvanan",
+        "3",
+        "Trường THPT Chu Văn An",
+        phone="0243823456",
+        email="vanthu@chuvanan.edu.vn",
+        address="10 Thụy Khuê, Phường Tây Hồ, Thành phố Hà Nội",
+    ),
+)
+
+PICK_PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Cổng Dịch vụ công quốc gia (mô phỏng)</title></head>
+<body>
+<h1>Cổng Dịch vụ công quốc gia — môi trường mô phỏng</h1>
+<p>Đăng nhập cho: {{ client_id }}</p>
+<form method="post" action="/oauth2/authorize/decide">
+  <input type="hidden" name="request_id" value="{{ request_id }}">
+  <fieldset><legend>Loại tài khoản</legend>
+  {% for value, label in account_types.items() %}
+    <label><input type="radio" name="account_type" value="{{ value }}"
+      {% if loop.first %}checked{% endif %}> {{ label }}</label><br>
+  {% endfor %}
+  </fieldset>
+  <fieldset><legend>Người dùng mẫu</legend>
+  {% for person in people %}
+    <button type="submit" name="person" value="{{ person.key }}">{{ person.name }}
+      {% if person.national_id %}(CCCD {{ person.national_id }}, mức {{ person.level }})
+      {% elif person.tax_code %}(MST {{ person.tax_code }}){% endif %}</button><br>
+  {% endfor %}
+  </fieldset>
+  <details><summary>Tùy chọn cho nhà phát triển</summary>
+    <label>Lỗi mô phỏng <select name="fault">{% for f in faults %}
+      <option value="{{ f }}">{{ f or "không" }}</option>{% endfor %}</select></label>
+  </details>
+  <button type="submit" name="cancel" value="1">Hủy</button>
+</form>
+</body></html>"""
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class MockNational:
+    """State of one mock portal process: keys, registered client, pending requests, codes."""
+
+    def __init__(
+        self, issuer: str, client_id: str, client_secret: str, redirect_uris: list[str]
+    ) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.redirect_uris = redirect_uris
+        self.key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(8)})
+        self.other_key = RSAKey.generate_key(2048, parameters={"kid": self.key.kid})
+        self.lock = threading.Lock()
+        self.requests: dict[str, dict] = {}
+        self.codes: dict[str, dict] = {}
+        self.tokens: dict[str, dict] = {}
+        self.slow_seconds = 3.0
+
+    def sign(self, claims: dict, fault: str) -> str:
+        key = self.other_key if fault == "bad_signature" else self.key
+        return jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, key)
+
+    def claims_of(self, person: DemoPerson, account_type: str) -> dict:
+        claims = {
+            "sub": person.tech_id,
+            "TechID": person.tech_id,
+            "HoVaTen": person.name,
+            "LoaiTaiKhoan": person.kind,
+            "SoDienThoai": person.phone,
+            "ThuDienTu": person.email,
+            "DiaChi": person.address,
+        }
+        if person.kind == "1":
+            claims.update(
+                SoDinhDanh=person.national_id,
+                NgayThangNamSinh=person.birthdate,
+                GioiTinh=person.gender,
+                ThuongTru=person.address,
+                NoiOHienNay=person.address,
+            )
+        else:
+            claims.update(
+                TenDoanhNghiep=person.name,
+                MaSoThue=person.tax_code,
+                MaSoDoanhNghiep=person.tax_code,
+            )
+        level = person.level if account_type == "vneid" else "1"
+        claims["loAs"] = [f"LoA{level}"]
+        if account_type == "vneid":
+            claims["IAL"] = level
+        claims["LoaiXacThuc"] = account_type
+        return {k: v for k, v in claims.items() if v not in ("", None)}
+
+
+def create_mock_app(
+    issuer: str, client_id: str, client_secret: str, redirect_uris: list[str]
+) -> Flask:
+    app = Flask(__name__)
+    state = MockNational(issuer, client_id, client_secret, redirect_uris)
+    app.extensions["mock_national"] = state
+    people = {p.key: p for p in DEMO_PEOPLE}
+
+    @app.after_request
+    def headers(response):  # noqa: ANN001, ANN202
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.get("/.well-known/openid-configuration")
+    def discovery():  # noqa: ANN202
+        base = state.issuer
+        return jsonify(
+            issuer=base,
+            authorization_endpoint=f"{base}/oauth2/authorize",
+            token_endpoint=f"{base}/oauth2/token",
+            userinfo_endpoint=f"{base}/oauth2/userinfo",
+            jwks_uri=f"{base}/oauth2/jwks",
+            end_session_endpoint=f"{base}/oauth2/logout",
+            response_types_supported=["code"],
+            subject_types_supported=["public"],
+            id_token_signing_alg_values_supported=["RS256"],
+            code_challenge_methods_supported=["S256"],
+            token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
+            acr_values_supported=["LoA1", "LoA2"],
+            scopes_supported=["openid"],
+        )
+
+    @app.get("/oauth2/jwks")
+    def jwks():  # noqa: ANN202
+        return jsonify(keys=[state.key.as_dict(private=False)])
+
+    @app.get("/oauth2/authorize")
+    def authorize():  # noqa: ANN202
+        args = request.args
+        if args.get("client_id") != state.client_id:
+            abort(400, "unknown client_id")
+        redirect_uri = args.get("redirect_uri", "")
+        if redirect_uri not in state.redirect_uris:
+            abort(400, "redirect_uri is not registered")
+
+        def error(code: str, description: str):  # noqa: ANN202
+            query = {"error": code, "error_description": description}
+            if args.get("state"):
+                query["state"] = args["state"]
+            return redirect(add_params_to_uri(redirect_uri, list(query.items())))
+
+        if args.get("response_type") != "code":
+            return error("unsupported_response_type", "code only")
+        if "openid" not in args.get("scope", "").split():
+            return error("invalid_scope", "openid is required")
+        if not args.get("code_challenge") or args.get("code_challenge_method") != "S256":
+            return error("invalid_request", "PKCE with S256 is required")
+        request_id = secrets.token_urlsafe(16)
+        with state.lock:
+            state.requests[request_id] = dict(args.items())
+        return render_template_string(
+            PICK_PAGE,
+            client_id=state.client_id,
+            request_id=request_id,
+            people=DEMO_PEOPLE,
+            account_types=ACCOUNT_TYPES,
+            faults=FAULTS,
+        )
+
+    @app.post("/oauth2/authorize/decide")
+    def decide():  # noqa: ANN202
+        with state.lock:
+            pending = state.requests.pop(request.form.get("request_id", ""), None)
+        if pending is None:
+            abort(400, "unknown or finished request")
+        redirect_uri = pending["redirect_uri"]
+        query: dict[str, str] = {}
+        fault = request.form.get("fault", "")
+        person = people.get(request.form.get("person", ""))
+        if request.form.get("cancel") or person is None:
+            query = {"error": "access_denied", "error_description": "The user cancelled."}
+        elif fault == "error":
+            query = {"error": "server_error", "error_description": "Simulated failure."}
+        else:
+            code = secrets.token_urlsafe(24)
+            account_type = request.form.get("account_type", "dvcqg")
+            with state.lock:
+                state.codes[code] = {
+                    "request": pending,
+                    "person": person.key,
+                    "account_type": account_type if account_type in ACCOUNT_TYPES else "dvcqg",
+                    "fault": fault if fault in FAULTS else "",
+                    "expires": time.time() + 60,
+                }
+            query = {"code": code}
+        if pending.get("state"):
+            query["state"] = pending["state"]
+        return redirect(add_params_to_uri(redirect_uri, list(query.items())))
+
+    def token_error(code: str, status: int = 400):  # noqa: ANN202
+        response = jsonify(error=code)
+        response.status_code = status
+        return response
+
+    def client_authenticated() -> bool:
+        auth = request.authorization
+        if auth is not None and auth.type == "basic":
+            given_id, given_secret = auth.username, auth.password
+        else:
+            given_id, given_secret = (
+                request.form.get("client_id"),
+                request.form.get("client_secret"),
+            )
+        return given_id == state.client_id and hmac.compare_digest(
+            (given_secret or "").encode(), state.client_secret.encode()
+        )
+
+    @app.post("/oauth2/token")
+    def token():  # noqa: ANN202
+        if not client_authenticated():
+            return token_error("invalid_client", 401)
+        if request.form.get("grant_type") != "authorization_code":
+            return token_error("unsupported_grant_type")
+        with state.lock:
+            record = state.codes.pop(request.form.get("code", ""), None)
+        if record is None or record["expires"] < time.time():
+            return token_error("invalid_grant")
+        pending = record["request"]
+        if request.form.get("redirect_uri") != pending["redirect_uri"]:
+            return token_error("invalid_grant")
+        verifier = request.form.get("code_verifier", "")
+        if not verifier or not hmac.compare_digest(_s256(verifier), pending["code_challenge"]):
+            return token_error("invalid_grant")
+        fault = record["fault"]
+        if fault == "token_error":
+            return token_error("invalid_grant")
+        if fault == "slow_token":
+            time.sleep(state.slow_seconds)
+        person = people[record["person"]]
+        claims = state.claims_of(person, record["account_type"])
+        now = int(time.time())
+        level = claims["loAs"][0]
+        id_claims = {
+            **claims,
+            "iss": state.issuer,
+            "aud": "someone-else" if fault == "wrong_aud" else state.client_id,
+            "azp": state.client_id,
+            "iat": now,
+            "exp": now + 600,
+            "auth_time": now,
+            "acr": level,
+            "sid": secrets.token_urlsafe(8),
+        }
+        if pending.get("nonce"):
+            id_claims["nonce"] = "not-the-nonce" if fault == "wrong_nonce" else pending["nonce"]
+        access_token = secrets.token_urlsafe(32)
+        with state.lock:
+            state.tokens[access_token] = {"claims": claims, "expires": now + 600}
+        return jsonify(
+            access_token=access_token,
+            token_type="Bearer",  # noqa: S106 - a token type, not a secret
+            expires_in=600,
+            id_token=state.sign(id_claims, fault),
+            scope=pending.get("scope", "openid"),
+        )
+
+    @app.route("/oauth2/userinfo", methods=["GET", "POST"])
+    def userinfo():  # noqa: ANN202
+        header = request.headers.get("Authorization", "")
+        token_value = header[7:] if header.lower().startswith("bearer ") else ""
+        with state.lock:
+            record = state.tokens.get(token_value)
+        if record is None or record["expires"] < time.time():
+            response = jsonify(error="invalid_token")
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+            return response
+        return jsonify(record["claims"])
+
+    @app.get("/oauth2/logout")
+    def logout():  # noqa: ANN202
+        target = request.args.get("post_logout_redirect_uri", "")
+        if target:
+            query = [("state", request.args["state"])] if request.args.get("state") else []
+            return redirect(add_params_to_uri(target, query))
+        return "<!doctype html><p>Đã đăng xuất khỏi Cổng DVC quốc gia (mô phỏng).</p>"
+
+    return app
+
+
+def run(host: str, port: int, client_id: str, client_secret: str, redirect_uris: list[str]) -> None:
+    """Serve the mock until interrupted (threaded: the hub calls back while a page waits)."""
+    from werkzeug.serving import run_simple
+
+    issuer = f"http://{host}:{port}"
+    app = create_mock_app(issuer, client_id, client_secret, redirect_uris)
+    print(f"mock national portal: {issuer}  (client_id {client_id})", flush=True)
+    run_simple(host, port, app, threaded=True, use_reloader=False)

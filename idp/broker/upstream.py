@@ -1,0 +1,369 @@
+"""One upstream OpenID Connect provider as a connector: build the authorization request (PKCE
+S256, state, nonce), and turn the answer into one protocol-neutral `UpstreamIdentity` — code
+exchanged, ID token verified (signature against the upstream JWKS, cached and refreshed once on
+an unknown `kid`; `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`), userinfo read when configured
+(its `sub` must match), claims mapped from the upstream's names to ours.
+
+Every failure is an `UpstreamError` with a reason the sign-in page can explain; nothing here
+raises anything else for what an upstream sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import requests
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from ..config import ConnectorConfig
+
+log = logging.getLogger(__name__)
+
+METADATA_TTL = 3600
+JWKS_TTL = 3600
+JWKS_REFRESH_MIN_INTERVAL = 30
+CLOCK_SKEW = 120
+MAX_ANSWER_BYTES = 256 * 1024
+
+
+class UpstreamError(Exception):
+    """The upstream sign-in did not give a usable identity. `reason` is one of: cancelled,
+    error_answer, unreachable, bad_answer, bad_token, bad_state."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class UpstreamIdentity:
+    """What an upstream said about the person, in the hub's words."""
+
+    connector: str
+    subject: str
+    account_type: str  # citizen | organization
+    claims: dict[str, str]  # name, birthdate (YYYY-MM-DD), gender, phone, email, address,
+    #                         national_id, tax_code — only those the upstream gave
+    level: str | None  # the hub's acr for the upstream's assurance level
+    raw: dict = field(default_factory=dict)  # ID token and userinfo claims as received
+    upstream_sub: str = ""
+    upstream_sid: str | None = None
+    id_token: str = ""
+
+
+@dataclass
+class PendingRequest:
+    """What the hub keeps between sending the browser upstream and its return."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    redirect_uri: str
+
+
+_cache: dict[str, tuple[float, object]] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached(key: str, ttl: float, load):  # noqa: ANN001, ANN202
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit and time.monotonic() - hit[0] < ttl:
+        return hit[1]
+    value = load()
+    with _cache_lock:
+        _cache[key] = (time.monotonic(), value)
+    return value
+
+
+def forget_caches() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class Connector:
+    def __init__(self, name: str, config: ConnectorConfig) -> None:
+        self.name = name
+        self.config = config
+
+    # Metadata -------------------------------------------------------------------------------
+
+    def _get_json(self, url: str) -> dict:
+        try:
+            response = requests.get(url, timeout=self.config.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise UpstreamError("unreachable", f"{url}: {type(exc).__name__}") from exc
+        if response.status_code != 200 or len(response.content) > MAX_ANSWER_BYTES:
+            raise UpstreamError("bad_answer", f"{url}: HTTP {response.status_code}")
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise UpstreamError("bad_answer", f"{url}: not JSON") from exc
+        if not isinstance(data, dict):
+            raise UpstreamError("bad_answer", f"{url}: not a JSON object")
+        return data
+
+    def metadata(self) -> dict[str, str]:
+        """Endpoints and issuer: discovery, with explicit settings taking precedence."""
+        c = self.config
+        found: dict = {}
+        if c.discovery_url:
+            found = _cached(
+                f"meta:{c.discovery_url}", METADATA_TTL, lambda: self._get_json(c.discovery_url)
+            )
+        names = (
+            "issuer",
+            "authorization_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+            "jwks_uri",
+            "end_session_endpoint",
+        )
+        meta = {
+            n: getattr(c, n) or (found.get(n) if isinstance(found.get(n), str) else "")
+            for n in names
+        }
+        if not all(
+            meta[n] for n in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+        ):
+            raise UpstreamError("bad_answer", "upstream metadata lacks required endpoints")
+        return meta
+
+    def _keys(self, jwks_uri: str, refresh: bool = False) -> KeySet:
+        key = f"jwks:{jwks_uri}"
+        if refresh:
+            with _cache_lock:
+                hit = _cache.get(key)
+            if hit is None or time.monotonic() - hit[0] >= JWKS_REFRESH_MIN_INTERVAL:
+                with _cache_lock:
+                    _cache.pop(key, None)
+        try:
+            return _cached(key, JWKS_TTL, lambda: KeySet.import_key_set(self._get_json(jwks_uri)))
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise UpstreamError("bad_answer", "upstream JWKS is not valid") from exc
+
+    # The request ---------------------------------------------------------------------------
+
+    def authorization_request(self, redirect_uri: str) -> tuple[str, PendingRequest]:
+        """The URL to send the browser to, and what to keep until it comes back."""
+        pending = PendingRequest(
+            state=secrets.token_urlsafe(24),
+            nonce=secrets.token_urlsafe(24),
+            code_verifier=secrets.token_urlsafe(48),
+            redirect_uri=redirect_uri,
+        )
+        params = {
+            "response_type": "code",
+            "client_id": self.config.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": self.config.scope,
+            "state": pending.state,
+            "nonce": pending.nonce,
+            "code_challenge": _s256(pending.code_verifier),
+            "code_challenge_method": "S256",
+        }
+        if self.config.acr_values:
+            params["acr_values"] = self.config.acr_values
+        endpoint = self.metadata()["authorization_endpoint"]
+        separator = "&" if "?" in endpoint else "?"
+        return endpoint + separator + urlencode(params), pending
+
+    # The answer ----------------------------------------------------------------------------
+
+    def finish(self, args: dict[str, str], pending: PendingRequest) -> UpstreamIdentity:
+        """Check the browser's return, exchange the code, verify, map."""
+        if not secrets.compare_digest(str(args.get("state", "")), pending.state):
+            raise UpstreamError("bad_state", "state does not match")
+        error = args.get("error")
+        if error:
+            reason = "cancelled" if error == "access_denied" else "error_answer"
+            raise UpstreamError(reason, f"{error}: {str(args.get('error_description', ''))[:200]}")
+        code = args.get("code")
+        if not code or len(code) > 2048:
+            raise UpstreamError("bad_answer", "no code")
+        meta = self.metadata()
+        tokens = self._exchange(meta, code, pending)
+        id_token = tokens.get("id_token")
+        if not isinstance(id_token, str):
+            raise UpstreamError("bad_token", "no ID token")
+        claims = self.verify_id_token(meta, id_token, pending.nonce)
+        raw = dict(claims)
+        if self.config.fetch_userinfo and meta.get("userinfo_endpoint"):
+            info = self._userinfo(meta["userinfo_endpoint"], tokens.get("access_token"))
+            if info.get("sub") is not None and info.get("sub") != claims["sub"]:
+                raise UpstreamError("bad_token", "userinfo sub differs from the ID token")
+            raw.update(info)
+        return self.map_identity(raw, claims, id_token)
+
+    def _exchange(self, meta: dict, code: str, pending: PendingRequest) -> dict:
+        c = self.config
+        secret = os.environ.get(c.client_secret_env, "") if c.client_secret_env else ""
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": pending.redirect_uri,
+            "code_verifier": pending.code_verifier,
+        }
+        auth = None
+        if c.token_auth_method == "client_secret_post":  # noqa: S105 - a method name
+            data.update(client_id=c.client_id, client_secret=secret)
+        else:
+            auth = (c.client_id, secret)
+        try:
+            response = requests.post(
+                meta["token_endpoint"],
+                data=data,
+                auth=auth,
+                timeout=c.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise UpstreamError("unreachable", "token endpoint timed out") from exc
+        except requests.RequestException as exc:
+            raise UpstreamError("unreachable", f"token endpoint: {type(exc).__name__}") from exc
+        try:
+            body = response.json() if len(response.content) <= MAX_ANSWER_BYTES else None
+        except ValueError:
+            body = None
+        if response.status_code != 200 or not isinstance(body, dict):
+            error = body.get("error") if isinstance(body, dict) else None
+            raise UpstreamError(
+                "error_answer", f"token endpoint: HTTP {response.status_code} {error or ''}"
+            )
+        return body
+
+    def verify_id_token(self, meta: dict, id_token: str, nonce: str) -> dict:
+        """OIDC Core §3.1.3.7: signature, iss, aud, azp, exp, iat, nonce."""
+        try:
+            header = jws.extract_compact(id_token.encode()).protected
+        except (JoseError, ValueError, TypeError) as exc:
+            raise UpstreamError("bad_token", "not a JWT") from exc
+        if header.get("alg") in (None, "none") or str(header.get("alg", "")).startswith("HS"):
+            raise UpstreamError("bad_token", f"alg {header.get('alg')} is not accepted")
+        keys = self._keys(meta["jwks_uri"])
+        kid = header.get("kid")
+        if kid and not any(k.kid == kid for k in keys.keys):
+            keys = self._keys(meta["jwks_uri"], refresh=True)  # the upstream rotated its keys
+        try:
+            token = jwt.decode(id_token, keys, algorithms=["RS256", "PS256", "ES256"])
+        except (JoseError, ValueError, TypeError) as exc:
+            raise UpstreamError("bad_token", f"signature: {type(exc).__name__}") from exc
+        claims = token.claims
+        registry = jwt.JWTClaimsRegistry(
+            leeway=CLOCK_SKEW,
+            iss={"essential": True, "value": meta["issuer"]},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+            nonce={"essential": True, "value": nonce},
+        )
+        try:
+            registry.validate(claims)
+        except (JoseError, ValueError, TypeError) as exc:
+            raise UpstreamError("bad_token", f"claims: {exc}") from exc
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if self.config.client_id not in audiences:
+            raise UpstreamError("bad_token", "aud is not the hub")
+        azp = claims.get("azp")
+        if (len(audiences) > 1 or azp is not None) and azp != self.config.client_id:
+            raise UpstreamError("bad_token", "azp is not the hub")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise UpstreamError("bad_token", "no sub")
+        return claims
+
+    def _userinfo(self, endpoint: str, access_token: object) -> dict:
+        if not isinstance(access_token, str):
+            raise UpstreamError("bad_answer", "no access token")
+        try:
+            response = requests.get(
+                endpoint,
+                headers={"Authorization": f"Bearer {access_token}"},
+                timeout=self.config.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise UpstreamError("unreachable", f"userinfo: {type(exc).__name__}") from exc
+        try:
+            info = response.json() if response.status_code == 200 else None
+        except ValueError:
+            info = None
+        if not isinstance(info, dict) or len(response.content) > MAX_ANSWER_BYTES:
+            raise UpstreamError("bad_answer", f"userinfo: HTTP {response.status_code}")
+        return info
+
+    # Mapping -------------------------------------------------------------------------------
+
+    def _first(self, raw: dict, names: list[str]) -> str | None:
+        for name in names:
+            value = raw.get(name)
+            if isinstance(value, list):
+                value = value[0] if value else None
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = str(value)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:500]
+        return None
+
+    def map_identity(self, raw: dict, id_claims: dict, id_token: str = "") -> UpstreamIdentity:
+        c = self.config
+        kind = self._first(raw, [c.account_type_claim]) if c.account_type_claim else None
+        account_type = c.account_types.get(kind or "", "citizen")
+        subject = self._first(raw, c.subject_claims.get(kind or "", ["sub"]))
+        if not subject:
+            raise UpstreamError("bad_answer", f"no subject claim for account kind {kind!r}")
+        mapped: dict[str, str] = {}
+        for ours, names in c.claims.items():
+            if ours == "level":
+                continue
+            value = self._first(raw, names)
+            if value:
+                mapped[ours] = value
+        if "birthdate" in mapped:
+            iso = _iso_date(mapped.pop("birthdate"))
+            if iso:
+                mapped["birthdate"] = iso
+        upstream_level = self._first(raw, c.claims.get("level", []))
+        return UpstreamIdentity(
+            connector=self.name,
+            # The kind is part of the key: a CCCD and an organisation's TechID never collide.
+            subject=f"{kind}:{subject}" if kind else subject,
+            account_type=account_type,
+            claims=mapped,
+            level=c.levels.get(upstream_level or ""),
+            raw=raw,
+            upstream_sub=id_claims.get("sub", ""),
+            upstream_sid=id_claims.get("sid") if isinstance(id_claims.get("sid"), str) else None,
+            id_token=id_token,
+        )
+
+
+def _iso_date(value: str) -> str | None:
+    """NgayThangNamSinh starts with the 4-digit year: yyyymmdd, yyyy-mm-dd, or a year alone."""
+    digits = value.replace("-", "").replace("/", "")[:8]
+    if len(digits) == 8 and digits.isdigit():
+        return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+    if len(digits) == 4 and digits.isdigit():
+        return digits
+    return None
+
+
+def connectors(config) -> dict[str, Connector]:  # noqa: ANN001
+    """The configured connectors, in configuration order."""
+    return {name: Connector(name, c) for name, c in config.connectors.items()}

@@ -37,6 +37,9 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     """Build the hub for one configuration; `clock` replaces time.time in tests."""
     from . import i18n, oidc
     from .accounts.views import bp as accounts_bp
+    from .broker.account_links import bp as account_links_bp
+    from .broker.first_login import bp as first_login_bp
+    from .broker.views import bp as broker_bp
     from .errors import init_error_handlers
     from .keys import KeyRing
     from .login.account import bp as account_bp
@@ -99,6 +102,9 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     app.register_blueprint(login_bp)
     app.register_blueprint(mfa_bp)
     app.register_blueprint(authenticators_bp)
+    app.register_blueprint(broker_bp)
+    app.register_blueprint(first_login_bp)
+    app.register_blueprint(account_links_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(accounts_bp)
     init_error_handlers(app)

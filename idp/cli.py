@@ -469,6 +469,35 @@ def users_logout(ctx: Context, username: str, wait: float) -> None:
     click.echo(f"ended {ended} session(s) of {username}")
 
 
+@users.command("unlinked")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
+@pass_ctx
+def users_unlinked(ctx: Context, as_json: bool) -> None:
+    """List active citizen and organisation accounts not yet linked to a national account."""
+    from .store import federation
+
+    with ctx.app().app_context():
+        rows = federation.unlinked_accounts()
+        for user in rows:
+            data = {
+                "username": user.username,
+                "account_type": user.account_type,
+                "full_name": user.full_name,
+                "national_id": user.national_id,
+                "tax_code": user.tax_code,
+                "has_password": user.password_hash is not None,
+            }
+            if as_json:
+                click.echo(json.dumps(data, ensure_ascii=False))
+            else:
+                number = user.national_id or user.tax_code or "-"
+                click.echo(
+                    f"{user.username}\t{user.account_type}\t{number}\t{user.full_name or ''}"
+                )
+    if not as_json:
+        click.echo(f"{len(rows)} account(s) not linked", err=True)
+
+
 # Keys -------------------------------------------------------------------------------------
 
 

@@ -97,6 +97,32 @@ class LoginConfig:
 
 
 @dataclass(frozen=True)
+class BrokerConfig:
+    """Sign-in through the national portal: what happens at a person's first national login."""
+
+    auto_link: bool = option(
+        False,
+        "Link a first national login to the one active local account with the same identity "
+        "number without asking for its password, when the upstream asserts auto_link_level. "
+        "Never by email.",
+    )
+    auto_link_level: str = option(
+        "LoA2", "The hub acr an upstream identity must reach for automatic linking."
+    )
+    national_only_citizen_from: str = option(
+        "",
+        "Date (YYYY-MM-DD, Vietnam time) from which citizens no longer sign in with a local "
+        "password, only through a connector (Decree 69/2024/NĐ-CP, Art. 40: portal-issued "
+        'accounts of individuals ended 30 June 2024, so "2024-07-01"). Empty: never. Staff and '
+        "admins keep local sign-in, with a second factor.",
+    )
+    national_only_organization_from: str = option(
+        "",
+        'The same for businesses and organisations (Decree 69/2024/NĐ-CP: "2025-07-01").',
+    )
+
+
+@dataclass(frozen=True)
 class UiConfig:
     """What the user sees."""
 
@@ -293,6 +319,10 @@ CONNECTORS_EXAMPLE = """
 # client_id = "ask-the-ministry"
 # client_secret_env = "IDP_VNEID_CLIENT_SECRET"
 #
+# National-only sign-in (Decree 69/2024/NĐ-CP, Art. 40), set in [broker] above:
+# national_only_citizen_from = "2024-07-01"
+# national_only_organization_from = "2025-07-01"
+#
 # Development: `idp mock-national` serves a mock portal on http://127.0.0.1:8100:
 # [connectors.dvcqg]
 # label_vi = "Tài khoản cấp bởi Cổng DVC quốc gia"
@@ -358,6 +388,7 @@ class Config:
     tokens: TokenConfig = field(default_factory=TokenConfig, metadata={"doc": ""})
     session: SessionConfig = field(default_factory=SessionConfig, metadata={"doc": ""})
     login: LoginConfig = field(default_factory=LoginConfig, metadata={"doc": ""})
+    broker: BrokerConfig = field(default_factory=BrokerConfig, metadata={"doc": ""})
     ui: UiConfig = field(default_factory=UiConfig, metadata={"doc": ""})
     logout: LogoutConfig = field(default_factory=LogoutConfig, metadata={"doc": ""})
     mail: MailConfig = field(default_factory=MailConfig, metadata={"doc": ""})
@@ -517,6 +548,12 @@ def validate(config: Config) -> None:
         raise ConfigError("server.workers and server.threads must be at least 1")
     for name, connector in config.connectors.items():
         validate_connector(name, connector)
+    for option_name in ("national_only_citizen_from", "national_only_organization_from"):
+        value = getattr(config.broker, option_name)
+        if value and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ConfigError(f"broker.{option_name} must be a date YYYY-MM-DD")
+        if value and not config.connectors:
+            raise ConfigError(f"broker.{option_name} needs at least one [connectors.NAME]")
 
 
 CONNECTOR_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

@@ -248,3 +248,15 @@ def test_generated_client_ids_never_look_like_options():
     from idp.store.clients import new_client_id
 
     assert all(new_client_id()[0].isalnum() for _ in range(2000))
+
+
+def test_users_unlinked_lists_accounts_without_a_national_link(idp):
+    idp("init")
+    for username in ("nguyenvana", "tranthib"):
+        idp("users", "add", "--username", username, "--password", "Mật-khẩu-123")
+    idp("users", "grant-role", "tranthib", "staff")
+    listed = idp("users", "unlinked", "--json")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [r["username"] for r in rows] == ["nguyenvana"]  # staff keep local sign-in
+    assert rows[0]["has_password"] is True
+    assert "1 account(s) not linked" in idp("users", "unlinked").stderr

@@ -1,10 +1,11 @@
 """Authentication levels (`acr`) and the second-factor policy.
 
 The hub's levels are ordered lowest first: a password alone (`login.password_acr`), then a
-password with a second factor (`login.mfa_acr`). A request needs a level when its client
-requires MFA, when its `acr_values` name a level (any named level the hub knows satisfies it,
-so the lowest known one is what is needed), when the configuration asks every user, or when the
-user has an authenticator app (then every sign-in uses it).
+password with a second factor (`login.mfa_acr`), then national levels above those. A request
+needs a level when its client requires MFA, or when its `acr_values` name a level (any named
+level the hub knows satisfies it, so the lowest known one is what is needed). A password
+sign-in also continues with a second factor when the configuration asks every user, or when
+the user has an authenticator app (then every sign-in uses it).
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ SECOND_FACTOR_AMR = {"sms": "sms", "totp": "otp", "recovery": None}
 
 
 def levels() -> list[str]:
-    cfg = current_app.config["IDP"].login
-    return [cfg.password_acr, cfg.mfa_acr]
+    """Password, password + second factor, then the national levels the connectors map to (a
+    VNeID level-2 identity outranks a local second factor)."""
+    config = current_app.config["IDP"]
+    ladder = [config.login.password_acr, config.login.mfa_acr]
+    for connector in config.connectors.values():
+        for level in sorted(set(connector.levels.values())):
+            if level not in ladder:
+                ladder.append(level)
+    return ladder
 
 
 def rank(acr: str | None) -> int:
@@ -49,10 +57,11 @@ def required_level(params: dict, client: Client | None, user: User | None) -> st
 
 def second_factor_at_login(params: dict, client: Client | None, user: User) -> bool:
     """Whether a sign-in with the right password must continue with a second factor."""
+    from ..broker import policy
     from . import totp
 
     cfg = current_app.config["IDP"].login
-    if cfg.require_mfa or totp.enrolment(user) is not None:
+    if cfg.require_mfa or totp.enrolment(user) is not None or policy.needs_second_factor(user):
         return True
     return not satisfies(cfg.password_acr, required_level(params, client, user))
 

@@ -16,6 +16,7 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..accounts.passwords import verify_password
+from ..broker import policy
 from ..oidc.authorize import redirect_error
 from ..oidc.claims import SCOPE_CLAIMS
 from ..store import audit, consents, users
@@ -35,6 +36,32 @@ SCOPE_DESCRIPTIONS = {
     "address": _l("Your address"),
     "national_id": _l("Your identity number (CCCD/CMND)"),
     "tax_code": _l("Your organisation's tax code"),
+}
+
+
+NATIONAL_FAILED = _l(
+    "Signing in through the national portal did not succeed. Please try again, or sign in "
+    "another way."
+)
+NATIONAL_ONLY = _l(
+    "Citizens, businesses and organisations now sign in to public services with their "
+    "national account (VNeID), as Decree 69/2024/NĐ-CP (Article 40) requires. Use the "
+    "national account button above: the first time, your account here is linked to it with "
+    "your identity number and this password."
+)
+# Why the sign-in page was shown again (?reason=), as a message for the person.
+REASONS = {
+    "otp": _l("Too many wrong codes. Please sign in again."),
+    "national_cancelled": _l("You cancelled signing in at the national portal."),
+    "national_unreachable": _l(
+        "The national portal did not answer. Please try again in a few minutes, or sign in "
+        "another way."
+    ),
+    "national_locked": _l("This account is locked. Please contact the one-stop counter."),
+    "national_error_answer": NATIONAL_FAILED,
+    "national_bad_answer": NATIONAL_FAILED,
+    "national_bad_token": NATIONAL_FAILED,
+    "national_bad_state": NATIONAL_FAILED,
 }
 
 
@@ -65,8 +92,8 @@ def login(iid: str):  # noqa: ANN201
     error = None
     if request.method == "GET" and params.get("login_hint"):
         form.username.data = params["login_hint"][:64]
-    if request.method == "GET" and request.args.get("reason") == "otp":
-        error = _l("Too many wrong codes. Please sign in again.")
+    if request.method == "GET" and request.args.get("reason") in REASONS:
+        error = REASONS[request.args["reason"]]
     if form.validate_on_submit():
         username = form.username.data.strip()
         until = throttle.locked_until(request.remote_addr, username)
@@ -93,6 +120,11 @@ def login(iid: str):  # noqa: ANN201
                     client_id=_client_id(client),
                     reason="not_activated" if pending else "locked",
                 )
+            elif password_ok and user is not None and policy.password_closed_for(user):
+                error = NATIONAL_ONLY
+                audit.record(
+                    "login_refused", user=user, client_id=_client_id(client), reason="national_only"
+                )
             elif password_ok and user is not None:
                 if assurance.second_factor_at_login(params, client, user):
                     return second_factor.begin(iid, ix, user, ["pwd"])
@@ -114,7 +146,28 @@ def login(iid: str):  # noqa: ANN201
         error = _l("Please enter your username and password.")
     form.password.data = ""
     status = 200 if error is None else 400
-    return _page("login/login.html", params, status, form=form, client=client, iid=iid, error=error)
+    return _page(
+        "login/login.html",
+        params,
+        status,
+        form=form,
+        client=client,
+        iid=iid,
+        error=error,
+        connectors=_connector_buttons(),
+        national_only=[t for t in ("citizen", "organization") if policy.national_only(t)],
+    )
+
+
+def _connector_buttons() -> list[dict]:
+    """One button per national connector, labelled in the page's language."""
+    from flask_babel import get_locale
+
+    english = str(get_locale()) == "en"
+    return [
+        {"name": name, "label": (c.label_en if english and c.label_en else c.label_vi)}
+        for name, c in current_app.config["IDP"].connectors.items()
+    ]
 
 
 @bp.route("/interaction/<iid>/consent", methods=["GET", "POST"])

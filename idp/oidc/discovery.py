@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
+from ..login import assurance
 from .blueprint import bp
 from .claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from .grants import ALL_CLIENT_AUTH_METHODS
@@ -45,7 +46,7 @@ def provider_metadata() -> dict:
         "request_uri_parameter_supported": False,
         "require_request_uri_registration": False,
         "prompt_values_supported": ["none", "login", "consent"],
-        "acr_values_supported": [config.login.password_acr, config.login.mfa_acr],
+        "acr_values_supported": assurance.levels(),
         "ui_locales_supported": ["vi", "en"],
         "claims_locales_supported": ["vi"],
         "authorization_response_iss_parameter_supported": True,

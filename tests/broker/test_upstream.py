@@ -5,11 +5,7 @@ national portal's Vietnamese claim names."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import subprocess
 import time
 from urllib.parse import parse_qsl, urlsplit
 
@@ -20,42 +16,7 @@ from joserfc.jwk import KeySet, RSAKey
 from idp.broker import upstream
 from idp.broker.upstream import Connector, UpstreamError
 from idp.config import ConfigError, ConnectorConfig, load_config
-
-CALLBACK = "http://127.0.0.1:8000/broker/dvcqg/callback"
-SECRET = "mock-national-test-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def mock_national():
-    """The mock portal, started the way an operator starts it, as a separate process."""
-    port = free_port()
-    env = {**os.environ, "IDP_MOCK_NATIONAL_SECRET": SECRET}
-    process = subprocess.Popen(
-        [shutil.which("idp"), "mock-national", "--port", str(port), "--redirect-uri", CALLBACK],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            requests.get(base + "/.well-known/openid-configuration", timeout=1)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(process.stdout.read().decode()) from None
-            time.sleep(0.1)
-    yield base
-    process.terminate()
-    process.wait(10)
+from tests.broker.conftest import CALLBACK, SECRET
 
 
 @pytest.fixture

@@ -1,0 +1,77 @@
+"""The hub as a relying party of the national portal: send the browser upstream from the
+sign-in page, take it back at ISSUER/broker/NAME/callback (OIDC Core §3.1.2.5), and hand the
+verified identity to first-login handling. Every upstream failure ends on the sign-in page with
+a message, logged and audited; none is a 500."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from flask import Blueprint, abort, current_app, redirect, request, url_for
+
+from ..errors import InteractionExpired
+from ..login import flow
+from ..security import sha256_hex
+from ..store import audit, kv
+from .first_login import after_upstream
+from .upstream import Connector, PendingRequest, UpstreamError
+
+log = logging.getLogger(__name__)
+bp = Blueprint("broker", __name__)
+
+
+def connector(name: str) -> Connector:
+    config = current_app.config["IDP"].connectors.get(name)
+    if config is None:
+        abort(404)
+    return Connector(name, config)
+
+
+def callback_uri(name: str) -> str:
+    return f"{current_app.config['IDP'].issuer}/broker/{name}/callback"
+
+
+def _failed(iid: str, client, name: str, exc: UpstreamError):  # noqa: ANN001, ANN202
+    log.warning("national sign-in through %s failed: %s", name, exc)
+    audit.record(
+        "national_login_failed",
+        client_id=flow.client_id_of(client),
+        connector=name,
+        reason=exc.reason,
+        detail=exc.detail[:300],
+    )
+    return redirect(url_for("login.login", iid=iid, reason=f"national_{exc.reason}"))
+
+
+@bp.route("/interaction/<iid>/broker/<name>")
+def start(iid: str, name: str):  # noqa: ANN201
+    ix, params, client = flow.load(iid, allow_hub=True)
+    upstream = connector(name)
+    try:
+        url, pending = upstream.authorization_request(callback_uri(name))
+    except UpstreamError as exc:
+        return _failed(iid, client, name, exc)
+    ttl = current_app.config["IDP"].session.interaction_ttl
+    kv().put(
+        f"broker:{sha256_hex(pending.state)}",
+        {"iid": iid, "connector": name, **asdict(pending)},
+        ttl,
+    )
+    return redirect(url)
+
+
+@bp.route("/broker/<name>/callback")
+def callback(name: str):  # noqa: ANN201
+    state = request.args.get("state", "")
+    record = kv().take(f"broker:{sha256_hex(state)}") if 0 < len(state) <= 256 else None
+    if record is None or record.pop("connector") != name:
+        raise InteractionExpired(status=400)
+    iid = record.pop("iid")
+    ix, params, client = flow.load(iid, allow_hub=True)
+    args = {k: v[:4096] for k, v in request.args.items()}
+    try:
+        identity = connector(name).finish(args, PendingRequest(**record))
+    except UpstreamError as exc:
+        return _failed(iid, client, name, exc)
+    return after_upstream(iid, ix, client, identity)

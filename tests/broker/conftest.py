@@ -1,0 +1,67 @@
+"""The mock national portal as its own process (module-wide), and a hub configured with it as
+the `dvcqg` connector."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+from idp.config import ConnectorConfig
+from tests.conftest import ISSUER, make_config
+
+CALLBACK = f"{ISSUER}/broker/dvcqg/callback"
+SECRET = "mock-national-test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mock_national():
+    """The mock portal, started the way an operator starts it, as a separate process."""
+    port = free_port()
+    env = {**os.environ, "IDP_MOCK_NATIONAL_SECRET": SECRET}
+    process = subprocess.Popen(
+        [shutil.which("idp"), "mock-national", "--port", str(port), "--redirect-uri", CALLBACK],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            requests.get(base + "/.well-known/openid-configuration", timeout=1)
+            break
+        except requests.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(process.stdout.read().decode()) from None
+            time.sleep(0.1)
+    yield base
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def config(tmp_path, backend, request, mock_national, monkeypatch):
+    monkeypatch.setenv("IDP_MOCK_NATIONAL_SECRET", SECRET)
+    connector = ConnectorConfig(
+        label_vi="Tài khoản cấp bởi Cổng DVC quốc gia",
+        label_en="Account issued by the National Public Service Portal",
+        discovery_url=mock_national + "/.well-known/openid-configuration",
+        client_id="hub-tinh",
+        client_secret_env="IDP_MOCK_NATIONAL_SECRET",
+        acr_values="LoA1",
+        timeout=5.0,
+    )
+    return make_config(tmp_path, backend, request, connectors={"dvcqg": connector})

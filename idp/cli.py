@@ -150,6 +150,7 @@ def _client_json(client, secret: str | None = None) -> dict:  # noqa: ANN001
         "scope": client.scope,
         "first_party": client.first_party,
         "require_mfa": client.require_mfa,
+        "min_acr": client.min_acr,
         "disabled": client.disabled,
     }
     if secret:
@@ -188,6 +189,9 @@ def _validate_uris(uris: list[str], what: str) -> None:
 @click.option(
     "--require-mfa", is_flag=True, help="Every sign-in to this client needs a second factor."
 )
+@click.option(
+    "--min-acr", help="Lowest acr this client accepts, e.g. LoA2 (a national level-2 identity)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
 def clients_add(
@@ -204,6 +208,7 @@ def clients_add(
     scope: str,
     first_party: bool,
     require_mfa: bool,
+    min_acr: str | None,
     as_json: bool,
 ) -> None:
     """Register a client system; prints its client_id and (confidential clients) secret."""
@@ -236,6 +241,7 @@ def clients_add(
             scope=" ".join(scope.split()),
             first_party=first_party,
             require_mfa=require_mfa,
+            min_acr=min_acr,
         )
         data = _client_json(client, secret)
     if as_json:

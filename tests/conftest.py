@@ -183,7 +183,7 @@ class Hub:
             )
         )
         location = response.headers["Location"]
-        assert location.endswith("/login"), location
+        assert urlsplit(location).path.endswith("/login"), location
         return location
 
     def login(self, location: str, username="citizen01", password="Mật-khẩu-123"):

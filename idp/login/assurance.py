@@ -51,8 +51,15 @@ def required_level(params: dict, client: Client | None, user: User | None) -> st
     needed = [requested(params.get("acr_values"))]
     if client is not None and client.require_mfa:
         needed.append(cfg.mfa_acr)
+    if client is not None and client.min_acr and rank(client.min_acr) >= 0:
+        needed.append(client.min_acr)
     known = [level for level in needed if level]
     return max(known, key=rank) if known else None
+
+
+def only_national_reaches(level: str | None) -> bool:
+    """Whether a level is above what a local password and second factor can give."""
+    return level is not None and rank(level) > rank(current_app.config["IDP"].login.mfa_acr)
 
 
 def second_factor_at_login(params: dict, client: Client | None, user: User) -> bool:

@@ -58,6 +58,10 @@ REASONS = {
         "another way."
     ),
     "national_locked": _l("This account is locked. Please contact the one-stop counter."),
+    "national_level": _l(
+        "This service needs a verified national identity (VNeID level 2). Please sign in with "
+        "your national account."
+    ),
     "national_error_answer": NATIONAL_FAILED,
     "national_bad_answer": NATIONAL_FAILED,
     "national_bad_token": NATIONAL_FAILED,
@@ -103,6 +107,9 @@ def login(iid: str):  # noqa: ANN201
         else:
             user = users.by_username(username)
             password_ok = verify_password(user.password_hash if user else None, form.password.data)
+            needs_national = assurance.only_national_reaches(
+                assurance.required_level(params, client, user)
+            )
             if password_ok and user is not None and not user.active:
                 # The right password: saying why does not help a guesser.
                 pending = user.activated_at is None
@@ -119,6 +126,11 @@ def login(iid: str):  # noqa: ANN201
                     user=user,
                     client_id=_client_id(client),
                     reason="not_activated" if pending else "locked",
+                )
+            elif password_ok and user is not None and needs_national:
+                error = REASONS["national_level"]
+                audit.record(
+                    "login_refused", user=user, client_id=_client_id(client), reason="level"
                 )
             elif password_ok and user is not None and policy.password_closed_for(user):
                 error = NATIONAL_ONLY

@@ -11,7 +11,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, UnsupportedResponseTypeError
+from authlib.oauth2.rfc6749 import (
+    AccessDeniedError,
+    InvalidRequestError,
+    OAuth2Error,
+    UnsupportedResponseTypeError,
+)
 from authlib.oidc.core.errors import (
     ConsentRequiredError,
     InteractionRequiredError,
@@ -176,9 +181,15 @@ def authorize_request(
                 raise LoginRequiredError()
             iid = iid or interaction.create(params)
             return redirect(url_for("login.login", iid=iid))
-        if not assurance.satisfies(session.acr, assurance.required_level(params, client, user)):
+        required = assurance.required_level(params, client, user)
+        if not assurance.satisfies(session.acr, required):
             if "none" in prompts:
-                raise InteractionRequiredError("A second factor is needed for this client.")
+                raise InteractionRequiredError("A higher authentication level is needed.")
+            if assurance.only_national_reaches(required):
+                if ix is not None and ix.get("login_sid") == session.sid:
+                    raise AccessDeniedError("The required assurance level was not reached.")
+                iid = iid or interaction.create(params)
+                return redirect(url_for("login.login", iid=iid, reason="national_level"))
             from ..login import second_factor  # the sign-in pages import this module
 
             iid = iid or interaction.create(params)

@@ -29,6 +29,7 @@ ALLOWED_KEYS = {
     "scope",
     "first_party",
     "require_mfa",
+    "min_acr",
     "client_secret_sha256",
     "client_secret_env",
     "id_token_signed_response_alg",
@@ -96,6 +97,8 @@ def load_file(path: Path) -> dict:
     for flag in ("first_party", "require_mfa", "disabled"):
         if flag in data and not isinstance(data[flag], bool):
             raise ClientFileError(f"{path}: {flag} must be true or false")
+    if "min_acr" in data and not (isinstance(data["min_acr"], str) and len(data["min_acr"]) <= 32):
+        raise ClientFileError(f"{path}: min_acr must be an acr value such as LoA2")
     method = data.get("token_endpoint_auth_method", "client_secret_basic")
     if method not in clients.AUTH_METHODS:
         raise ClientFileError(f"{path}: unknown token_endpoint_auth_method {method}")

@@ -79,6 +79,7 @@ def create(
     scope: str = DEFAULT_SCOPE,
     first_party: bool = False,
     require_mfa: bool = False,
+    min_acr: str | None = None,
     client_id: str | None = None,
     client_secret_hash: str | None = None,
     id_token_alg: str | None = None,
@@ -105,6 +106,7 @@ def create(
         scope=scope,
         first_party=first_party,
         require_mfa=require_mfa,
+        min_acr=min_acr,
         id_token_signed_response_alg=id_token_alg,
         source=source,
     )

@@ -118,6 +118,8 @@ class Client(db.Model, ClientMixin):
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
     # Every sign-in to this client needs a second factor (the hub's MFA level).
     require_mfa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The lowest acr this client accepts (e.g. LoA2: a national level-2 identity).
+    min_acr: Mapped[str | None] = mapped_column(String(32))
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16), default="cli")

@@ -311,3 +311,37 @@ def test_links_are_shown_and_the_last_way_in_is_kept(hub, app, client):
         assert federation.of_user(users.by_username("nguyenvanan").id) == []
         events = db.session.scalars(select(AuditEvent.event)).all()
     assert "federated_link_removed" in events
+
+
+def test_a_client_requiring_level_2_steps_up_through_the_national_portal(hub, app):
+    plain, plain_secret = hub.add_client(first_party=True, name="Cổng thông tin")
+    strict, strict_secret = hub.add_client(first_party=True, min_acr="LoA2", name="Đất đai")
+    sub = hub.add_user(username="anlocal", national_id="001090000001")
+    # A password alone is refused for the strict client, with the reason.
+    refused = hub.login(hub.login_url(strict), username="anlocal")
+    assert refused.status_code == 400 and "VNeID" in refused.get_data(as_text=True)
+    # A password session elsewhere is sent to the national portal, not given a code.
+    body = hub.tokens(plain, plain_secret, username="anlocal")
+    assert verify(hub, body["id_token"]).claims["acr"] == "LoA1"
+    response = hub.authorize(
+        response_type="code", client_id=strict, redirect_uri=RP, scope="openid", state="s"
+    )
+    assert "/login?reason=national_level" in response.headers["Location"]
+    silent = hub.authorize(
+        response_type="code", client_id=strict, redirect_uri=RP, scope="openid", prompt="none"
+    )
+    assert query_of(silent.headers["Location"])["error"] == "interaction_required"
+    first = national(hub, strict, "an", account_type="vneid")
+    linked = choose(hub, first, action="link", national_id="001090000001", password="Mật-khẩu-123")
+    claims = tokens_from(hub, linked, strict, strict_secret)
+    assert claims["acr"] == "LoA2" and claims["sub"] == sub
+
+
+def test_a_lower_national_level_is_refused_to_a_strict_client(hub, app):
+    strict, _ = hub.add_client(first_party=True, min_acr="LoA2")
+    hub.add_user(username="anlocal", national_id="001090000001")
+    app.config["IDP"] = replace(
+        app.config["IDP"], broker=BrokerConfig(auto_link=True, auto_link_level="LoA1")
+    )
+    response = hub.follow(national(hub, strict, "an", account_type="dvcqg"))  # level 1
+    assert query_of(response.headers["Location"])["error"] == "access_denied"

@@ -39,6 +39,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     from .accounts.views import bp as accounts_bp
     from .broker.account_links import bp as account_links_bp
     from .broker.first_login import bp as first_login_bp
+    from .broker.logout import bp as broker_logout_bp
     from .broker.views import bp as broker_bp
     from .errors import init_error_handlers
     from .keys import KeyRing
@@ -105,6 +106,8 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     app.register_blueprint(broker_bp)
     app.register_blueprint(first_login_bp)
     app.register_blueprint(account_links_bp)
+    app.register_blueprint(broker_logout_bp)
+    csrf.exempt(broker_logout_bp)  # the upstream's server posts logout tokens, not a browser
     app.register_blueprint(account_bp)
     app.register_blueprint(accounts_bp)
     init_error_handlers(app)

@@ -100,6 +100,17 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     multiple=True,
     help="Accepted redirect URI (repeatable; default: the hub's broker callbacks).",
 )
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_uris",
+    multiple=True,
+    help="Accepted post-logout URI (repeatable; default: the hub's broker logged-out pages).",
+)
+@click.option(
+    "--backchannel-logout-uri",
+    default=None,
+    help="Where logouts are announced (default: the hub's dvcqg back-channel URI).",
+)
 @pass_ctx
 def mock_national(
     ctx: Context,
@@ -108,6 +119,8 @@ def mock_national(
     client_id: str,
     client_secret_env: str,
     redirect_uris: tuple[str, ...],
+    post_logout_uris: tuple[str, ...],
+    backchannel_logout_uri: str | None,
 ) -> None:
     """Run a mock national portal (upstream OpenID Connect provider) for development."""
     import os
@@ -118,9 +131,13 @@ def mock_national(
     uris = list(redirect_uris) or [
         f"{issuer}/broker/{name}/callback" for name in ("dvcqg", "vneid")
     ]
+    logged_out = list(post_logout_uris) or [
+        f"{issuer}/broker/{name}/logged-out" for name in ("dvcqg", "vneid")
+    ]
+    backchannel = backchannel_logout_uri or f"{issuer}/broker/dvcqg/backchannel-logout"
     secret = os.environ.get(client_secret_env) or "mock-secret"
     click.echo("WARNING: mock national portal, for development and tests only.", err=True)
-    run(host, port, client_id, secret, uris)
+    run(host, port, client_id, secret, uris, logged_out, backchannel)
 
 
 @main.command("config-example")

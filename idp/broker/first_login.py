@@ -37,8 +37,14 @@ def _sign_in(iid: str, ix: dict, client, user: User, identity: UpstreamIdentity)
     acr = identity.level if assurance.rank(identity.level) >= 0 else None
     acr = acr or current_app.config["IDP"].login.password_acr
     ix.pop("national", None)
+    upstream = {
+        "connector": identity.connector,
+        "sub": identity.upstream_sub,
+        "sid": identity.upstream_sid,
+        "id_token": identity.id_token,
+    }
     return flow.complete_login(
-        iid, ix, client, user, NATIONAL_AMR, acr, f"national:{identity.connector}"
+        iid, ix, client, user, NATIONAL_AMR, acr, f"national:{identity.connector}", upstream
     )
 
 

@@ -20,9 +20,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
+import requests
 from authlib.common.urls import add_params_to_uri
 from flask import Flask, abort, jsonify, redirect, render_template_string, request
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 ACCOUNT_TYPES = {
@@ -147,12 +149,21 @@ class MockNational:
     """State of one mock portal process: keys, registered client, pending requests, codes."""
 
     def __init__(
-        self, issuer: str, client_id: str, client_secret: str, redirect_uris: list[str]
+        self,
+        issuer: str,
+        client_id: str,
+        client_secret: str,
+        redirect_uris: list[str],
+        post_logout_uris: list[str] | None = None,
+        backchannel_logout_uri: str = "",
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uris = redirect_uris
+        self.post_logout_uris = post_logout_uris or []
+        self.backchannel_logout_uri = backchannel_logout_uri
+        self.sessions: dict[str, list[str]] = {}  # sub -> sids of its ID tokens
         self.key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(8)})
         self.other_key = RSAKey.generate_key(2048, parameters={"kid": self.key.kid})
         self.lock = threading.Lock()
@@ -164,6 +175,35 @@ class MockNational:
     def sign(self, claims: dict, fault: str) -> str:
         key = self.other_key if fault == "bad_signature" else self.key
         return jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, key)
+
+    def logout_token(self, sub: str, sid: str | None) -> str:
+        """Back-Channel Logout 1.0 §2.4."""
+        claims = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "iat": int(time.time()),
+            "jti": secrets.token_urlsafe(16),
+            "sub": sub,
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        if sid:
+            claims["sid"] = sid
+        header = {"alg": "RS256", "kid": self.key.kid, "typ": "logout+jwt"}
+        return jwt.encode(header, claims, self.key)
+
+    def deliver_logout(self, sub: str, sid: str | None) -> None:
+        """Tell the hub, in the background, as a real provider's logout would."""
+        if not self.backchannel_logout_uri:
+            return
+        token = self.logout_token(sub, sid)
+
+        def post() -> None:
+            try:
+                requests.post(self.backchannel_logout_uri, data={"logout_token": token}, timeout=5)
+            except requests.RequestException:
+                pass  # a mock: the hub being down is not its problem
+
+        threading.Thread(target=post, daemon=True).start()
 
     def claims_of(self, person: DemoPerson, account_type: str) -> dict:
         claims = {
@@ -198,10 +238,17 @@ class MockNational:
 
 
 def create_mock_app(
-    issuer: str, client_id: str, client_secret: str, redirect_uris: list[str]
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    redirect_uris: list[str],
+    post_logout_uris: list[str] | None = None,
+    backchannel_logout_uri: str = "",
 ) -> Flask:
     app = Flask(__name__)
-    state = MockNational(issuer, client_id, client_secret, redirect_uris)
+    state = MockNational(
+        issuer, client_id, client_secret, redirect_uris, post_logout_uris, backchannel_logout_uri
+    )
     app.extensions["mock_national"] = state
     people = {p.key: p for p in DEMO_PEOPLE}
 
@@ -350,6 +397,8 @@ def create_mock_app(
             "acr": level,
             "sid": secrets.token_urlsafe(8),
         }
+        with state.lock:
+            state.sessions.setdefault(claims["sub"], []).append(id_claims["sid"])
         if pending.get("nonce"):
             id_claims["nonce"] = "not-the-nonce" if fault == "wrong_nonce" else pending["nonce"]
         access_token = secrets.token_urlsafe(32)
@@ -378,20 +427,53 @@ def create_mock_app(
 
     @app.get("/oauth2/logout")
     def logout():  # noqa: ANN202
+        """RP-initiated logout: ends the person's upstream session, tells the hub through the
+        back channel, and returns only to a registered address."""
         target = request.args.get("post_logout_redirect_uri", "")
+        if target and target not in state.post_logout_uris:
+            abort(400, "post_logout_redirect_uri is not registered")
+        hint = request.args.get("id_token_hint", "")
+        if hint:
+            try:
+                claims = jwt.decode(hint, state.key).claims
+            except (JoseError, ValueError, TypeError):
+                abort(400, "id_token_hint is not valid")
+            state.deliver_logout(claims.get("sub", ""), claims.get("sid"))
         if target:
             query = [("state", request.args["state"])] if request.args.get("state") else []
             return redirect(add_params_to_uri(target, query))
         return "<!doctype html><p>Đã đăng xuất khỏi Cổng DVC quốc gia (mô phỏng).</p>"
 
+    @app.post("/mock/logout-token")
+    def mock_logout_token():  # noqa: ANN202
+        """For tests and demos: a logout token for a demo person's sessions (the newest sid,
+        or none with sid=none), as the portal would send when they log out there."""
+        person = people.get(request.form.get("person", ""))
+        if person is None:
+            abort(400, "unknown person")
+        with state.lock:
+            sids = list(state.sessions.get(person.tech_id, []))
+        sid = None if request.form.get("sid") == "none" or not sids else sids[-1]
+        return jsonify(logout_token=state.logout_token(person.tech_id, sid), sid=sid)
+
     return app
 
 
-def run(host: str, port: int, client_id: str, client_secret: str, redirect_uris: list[str]) -> None:
+def run(
+    host: str,
+    port: int,
+    client_id: str,
+    client_secret: str,
+    redirect_uris: list[str],
+    post_logout_uris: list[str] | None = None,
+    backchannel_logout_uri: str = "",
+) -> None:
     """Serve the mock until interrupted (threaded: the hub calls back while a page waits)."""
     from werkzeug.serving import run_simple
 
     issuer = f"http://{host}:{port}"
-    app = create_mock_app(issuer, client_id, client_secret, redirect_uris)
+    app = create_mock_app(
+        issuer, client_id, client_secret, redirect_uris, post_logout_uris, backchannel_logout_uri
+    )
     print(f"mock national portal: {issuer}  (client_id {client_id})", flush=True)
     run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -34,6 +34,7 @@ JWKS_TTL = 3600
 JWKS_REFRESH_MIN_INTERVAL = 30
 CLOCK_SKEW = 120
 MAX_ANSWER_BYTES = 256 * 1024
+LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 class UpstreamError(Exception):
@@ -184,6 +185,23 @@ class Connector:
         separator = "&" if "?" in endpoint else "?"
         return endpoint + separator + urlencode(params), pending
 
+    def end_session_url(self, upstream: dict, return_uri: str, state: str) -> str | None:
+        """RP-initiated logout at the upstream, when it has an end-session endpoint."""
+        try:
+            endpoint = self.metadata().get("end_session_endpoint")
+        except UpstreamError:
+            return None
+        if not endpoint:
+            return None
+        params = {
+            "client_id": self.config.client_id,
+            "post_logout_redirect_uri": return_uri,
+            "state": state,
+        }
+        if upstream.get("id_token"):
+            params["id_token_hint"] = upstream["id_token"]
+        return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
+
     # The answer ----------------------------------------------------------------------------
 
     def finish(self, args: dict[str, str], pending: PendingRequest) -> UpstreamIdentity:
@@ -248,10 +266,11 @@ class Connector:
             )
         return body
 
-    def verify_id_token(self, meta: dict, id_token: str, nonce: str) -> dict:
-        """OIDC Core §3.1.3.7: signature, iss, aud, azp, exp, iat, nonce."""
+    def _decode(self, meta: dict, value: str) -> dict:
+        """A JWT signed by the upstream: asymmetric algorithms only, keys from its JWKS
+        (fetched again once when the `kid` is unknown: the upstream rotated its keys)."""
         try:
-            header = jws.extract_compact(id_token.encode()).protected
+            header = jws.extract_compact(value.encode()).protected
         except (JoseError, ValueError, TypeError) as exc:
             raise UpstreamError("bad_token", "not a JWT") from exc
         if header.get("alg") in (None, "none") or str(header.get("alg", "")).startswith("HS"):
@@ -259,12 +278,49 @@ class Connector:
         keys = self._keys(meta["jwks_uri"])
         kid = header.get("kid")
         if kid and not any(k.kid == kid for k in keys.keys):
-            keys = self._keys(meta["jwks_uri"], refresh=True)  # the upstream rotated its keys
+            keys = self._keys(meta["jwks_uri"], refresh=True)
         try:
-            token = jwt.decode(id_token, keys, algorithms=["RS256", "PS256", "ES256"])
+            return jwt.decode(value, keys, algorithms=["RS256", "PS256", "ES256"]).claims
         except (JoseError, ValueError, TypeError) as exc:
             raise UpstreamError("bad_token", f"signature: {type(exc).__name__}") from exc
-        claims = token.claims
+
+    def _check_audience(self, claims: dict) -> None:
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if self.config.client_id not in audiences:
+            raise UpstreamError("bad_token", "aud is not the hub")
+        azp = claims.get("azp")
+        if (len(audiences) > 1 or azp is not None) and azp != self.config.client_id:
+            raise UpstreamError("bad_token", "azp is not the hub")
+
+    def verify_logout_token(self, value: str) -> dict:
+        """Back-Channel Logout 1.0 §2.6: signature, iss, aud, iat, the logout event, sub or
+        sid, and no nonce. Replays are the caller's to refuse (by `jti`)."""
+        meta = self.metadata()
+        claims = self._decode(meta, value)
+        registry = jwt.JWTClaimsRegistry(
+            leeway=CLOCK_SKEW,
+            iss={"essential": True, "value": meta["issuer"]},
+            iat={"essential": True},
+            jti={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except (JoseError, ValueError, TypeError) as exc:
+            raise UpstreamError("bad_token", f"claims: {exc}") from exc
+        self._check_audience(claims)
+        events = claims.get("events")
+        if not isinstance(events, dict) or not isinstance(events.get(LOGOUT_EVENT), dict):
+            raise UpstreamError("bad_token", "not a logout token")
+        if "nonce" in claims:
+            raise UpstreamError("bad_token", "a logout token has no nonce")
+        if not isinstance(claims.get("sub"), str) and not isinstance(claims.get("sid"), str):
+            raise UpstreamError("bad_token", "neither sub nor sid")
+        return claims
+
+    def verify_id_token(self, meta: dict, id_token: str, nonce: str) -> dict:
+        """OIDC Core §3.1.3.7: signature, iss, aud, azp, exp, iat, nonce."""
+        claims = self._decode(meta, id_token)
         registry = jwt.JWTClaimsRegistry(
             leeway=CLOCK_SKEW,
             iss={"essential": True, "value": meta["issuer"]},
@@ -277,13 +333,7 @@ class Connector:
             registry.validate(claims)
         except (JoseError, ValueError, TypeError) as exc:
             raise UpstreamError("bad_token", f"claims: {exc}") from exc
-        aud = claims.get("aud")
-        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-        if self.config.client_id not in audiences:
-            raise UpstreamError("bad_token", "aud is not the hub")
-        azp = claims.get("azp")
-        if (len(audiences) > 1 or azp is not None) and azp != self.config.client_id:
-            raise UpstreamError("bad_token", "azp is not the hub")
+        self._check_audience(claims)
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise UpstreamError("bad_token", "no sub")
         return claims

@@ -86,5 +86,7 @@ def end_others(session, user):  # noqa: ANN001, ANN201
 @bp.route("/logout", methods=["POST"])
 @signed_in
 def sign_out(session, user):  # noqa: ANN001, ANN201
+    from ..broker.logout import upstream_logout_uri  # the broker imports the sign-in pages
+
     front = end_session(session, "user_signed_out", by=user.username)
-    return logged_out_page(front, session.sid, None)
+    return logged_out_page(front, session.sid, upstream_logout_uri(session.upstream, None))

@@ -47,14 +47,21 @@ def _onward(iid: str, ix: dict, client: Client | None):  # noqa: ANN202
 
 
 def complete_login(
-    iid: str, ix: dict, client: Client | None, user: User, amr: list[str], acr: str, method: str
+    iid: str,
+    ix: dict,
+    client: Client | None,
+    user: User,
+    amr: list[str],
+    acr: str,
+    method: str,
+    upstream: dict | None = None,
 ):  # noqa: ANN201
     """A finished authentication: replace any old session with a new one, remember that this
     interaction signed in (so prompt=login and max_age are satisfied), go on."""
     old = sessions.current()
     if old is not None:
         sessions.end(old)
-    session, secret = sessions.start(user.id, amr, acr)
+    session, secret = sessions.start(user.id, amr, acr, upstream)
     ix.pop("mfa", None)
     interaction.update(iid, ix, login_sid=session.sid)
     throttle.clear(user.username)

@@ -35,6 +35,9 @@ class SsoSession:
     last_seen: int
     user_agent: str = ""
     ip: str = ""
+    # Signed in through a national connector: {"connector", "sub", "sid", "id_token"}, for
+    # logging out upstream and for the upstream's back-channel logout.
+    upstream: dict | None = None
     key: str = ""
 
     def to_record(self) -> dict:
@@ -74,7 +77,9 @@ def _save(session: SsoSession, at: int) -> None:
     kv().put(f"sid:{session.sid}", {"key": session.key, "user_id": session.user_id}, ttl)
 
 
-def start(user_id: int, amr: list[str], acr: str) -> tuple[SsoSession, str]:
+def start(
+    user_id: int, amr: list[str], acr: str, upstream: dict | None = None
+) -> tuple[SsoSession, str]:
     """Create a session; returns it and the cookie secret to hand to the browser."""
     secret = secrets.token_urlsafe(32)
     at = now()
@@ -92,11 +97,32 @@ def start(user_id: int, amr: list[str], acr: str) -> tuple[SsoSession, str]:
         last_seen=at,
         user_agent=agent,
         ip=ip,
+        upstream=upstream,
         key=sha256_hex(secret),
     )
     _save(session, at)
-    kv().set_add(f"user-sessions:{user_id}", session.sid, _config().absolute_timeout)
+    ttl = _config().absolute_timeout
+    kv().set_add(f"user-sessions:{user_id}", session.sid, ttl)
+    if upstream:
+        connector = upstream["connector"]
+        kv().set_add(f"upstream-sessions:{connector}:{upstream['sub']}", session.sid, ttl)
+        if upstream.get("sid"):
+            kv().put(f"upstream-sid:{connector}:{upstream['sid']}", {"sid": session.sid}, ttl)
     return session, secret
+
+
+def by_upstream(connector: str, sub: str | None, sid: str | None) -> list[SsoSession]:
+    """Live hub sessions that an upstream session (its `sub` and/or `sid`) stands for."""
+    if sub is None:
+        pointer = kv().get(f"upstream-sid:{connector}:{sid}") if sid else None
+        session = by_sid(pointer["sid"]) if pointer else None
+        return [session] if session is not None else []
+    found = []
+    for hub_sid in kv().set_members(f"upstream-sessions:{connector}:{sub}"):
+        session = by_sid(hub_sid)
+        if session is not None and (sid is None or (session.upstream or {}).get("sid") == sid):
+            found.append(session)
+    return found
 
 
 def _live(record: dict | None, key: str) -> SsoSession | None:

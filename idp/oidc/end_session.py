@@ -126,10 +126,13 @@ def logout():  # noqa: ANN201
             return make_response(render_template("login/still_signed_in.html", user=user))
 
     front = end_session(session, "rp_initiated", by=req.client.client_id if req.client else None)
+    from ..broker.logout import upstream_logout_uri  # the broker imports the sign-in pages
+
+    final = upstream_logout_uri(session.upstream, req.redirect_uri) or req.redirect_uri
     if front:
-        return logged_out_page(front, session.sid, req.redirect_uri)
-    if req.redirect_uri:
-        response = redirect(req.redirect_uri)
+        return logged_out_page(front, session.sid, final)
+    if final:
+        response = redirect(final)
         sessions.clear_cookie(response)
         return response
     return logged_out_page([], session.sid, None)

@@ -345,3 +345,67 @@ def test_a_lower_national_level_is_refused_to_a_strict_client(hub, app):
     )
     response = hub.follow(national(hub, strict, "an", account_type="dvcqg"))  # level 1
     assert query_of(response.headers["Location"])["error"] == "access_denied"
+
+
+def mock_base(app) -> str:
+    return app.config["IDP"].connectors["dvcqg"].discovery_url.split("/.well-known")[0]
+
+
+def test_the_portals_back_channel_logout_ends_the_hub_session_and_tells_each_client(
+    hub, app, receiver
+):
+    from joserfc import jwt as jose_jwt
+    from joserfc.jwk import KeySet, RSAKey
+
+    client_id, secret = hub.add_client(first_party=True, backchannel_logout_uri=receiver.url)
+    first = national(hub, client_id, "an")
+    tokens_from(
+        hub,
+        choose(hub, first, action="create", username="nguyenvanan", email="a@x.vn"),
+        client_id,
+        secret,
+    )
+    assert hub.web.get("/account").status_code == 200  # signed in at the hub
+    issued = requests.post(mock_base(app) + "/mock/logout-token", data={"person": "an"}, timeout=5)
+    token = issued.json()["logout_token"]
+    # The same claims signed by someone else's key are refused.
+    claims = jose_jwt.decode(
+        token,
+        KeySet.import_key_set(requests.get(mock_base(app) + "/oauth2/jwks", timeout=5).json()),
+    ).claims
+    forged = jose_jwt.encode({"alg": "RS256", "kid": "forged"}, claims, RSAKey.generate_key(2048))
+    assert (
+        hub.web.post("/broker/dvcqg/backchannel-logout", data={"logout_token": forged}).status_code
+        == 400
+    )
+    ended = hub.web.post("/broker/dvcqg/backchannel-logout", data={"logout_token": token})
+    assert ended.status_code == 200
+    assert hub.web.get("/account").status_code == 302  # the hub session is over
+    assert receiver.received.wait(15), "the departmental client was not told"
+    replay = hub.web.post("/broker/dvcqg/backchannel-logout", data={"logout_token": token})
+    assert replay.status_code == 400
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent.event)).all()
+    assert "upstream_logout" in events and "upstream_logout_refused" in events
+
+
+def test_signing_out_at_the_hub_signs_out_at_the_portal_too(hub, app, client):
+    client_id, secret = client
+    first = national(hub, client_id, "an")
+    tokens_from(
+        hub,
+        choose(hub, first, action="create", username="nguyenvanan", email="a@x.vn"),
+        client_id,
+        secret,
+    )
+    form = hidden_inputs(hub.web.get("/account").get_data(as_text=True))
+    page = hub.web.post("/account/logout", data=form).get_data(as_text=True)
+    upstream = re.search(r'url=([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert upstream.startswith(mock_base(app) + "/oauth2/logout?") and "id_token_hint=" in upstream
+    back = requests.get(upstream, allow_redirects=False, timeout=5)
+    assert back.status_code == 302
+    location = back.headers["Location"]
+    assert location.startswith(ISSUER + "/broker/dvcqg/logged-out?state=")
+    done = hub.web.get(location[len(ISSUER) :])
+    assert done.status_code == 200 and "đã đăng xuất" in done.get_data(as_text=True).lower()
+    assert hub.web.get(location[len(ISSUER) :]).status_code == 200  # used state: just the page

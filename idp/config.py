@@ -583,6 +583,8 @@ def validate_connector(name: str, c: ConnectorConfig) -> None:
         loopback = host in ("127.0.0.1", "localhost", "[::1]")
         if not (url.startswith("https://") or (url.startswith("http://") and loopback)):
             raise ConfigError(f"{where}: {url} must be https (http only on loopback)")
+    if not re.fullmatch(r"[a-z0-9_-]{1,64}\.(svg|png)", c.icon):
+        raise ConfigError(f"{where}: icon is a file name under idp/static/icons/ (.svg or .png)")
     if c.token_auth_method not in ("client_secret_basic", "client_secret_post"):
         raise ConfigError(f"{where}: token_auth_method is client_secret_basic or _post")
     if not _string_lists(c.claims) or not _string_lists(c.subject_claims):

@@ -177,7 +177,11 @@ def _connector_buttons() -> list[dict]:
 
     english = str(get_locale()) == "en"
     return [
-        {"name": name, "label": (c.label_en if english and c.label_en else c.label_vi)}
+        {
+            "name": name,
+            "label": (c.label_en if english and c.label_en else c.label_vi),
+            "icon": c.icon,
+        }
         for name, c in current_app.config["IDP"].connectors.items()
     ]
 

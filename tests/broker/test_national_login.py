@@ -27,7 +27,7 @@ def to_national_portal(hub, client_id, **params):
     """Start at the client, press the national button: the upstream's page address."""
     login = hub.login_url(client_id, **params)
     page = hub.web.get(login).get_data(as_text=True)
-    assert "Tài khoản cấp bởi Cổng DVC quốc gia" in page
+    assert "Tài khoản cấp bởi Cổng DVC quốc gia" in page and "/static/icons/national.svg" in page
     button = re.search(r'href="(/interaction/[^"]+/broker/dvcqg)"', page).group(1)
     response = hub.web.get(button)
     assert response.status_code == 302

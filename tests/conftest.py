@@ -251,6 +251,26 @@ class Hub:
         assert response.status_code == 200, response.get_json()
         return response.get_json()
 
+    def id_token_after(self, response, client_id, secret, redirect_uri="https://rp.example/cb"):
+        """Follow a finished sign-in to the client, exchange its code, and return the verified
+        ID token's claims."""
+        from tests.oidc.test_id_token_userinfo import verify
+
+        response = self.follow(response)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        query = query_of(response.headers["Location"])
+        assert "code" in query, query
+        token = self.token(
+            {
+                "grant_type": "authorization_code",
+                "code": query["code"],
+                "redirect_uri": redirect_uri,
+            },
+            auth=(client_id, secret),
+        )
+        assert token.status_code == 200, token.get_json()
+        return verify(self, token.get_json()["id_token"]).claims
+
     def code_for(self, client_id, **kwargs) -> str:
         response = self.sign_in(client_id, **kwargs)
         assert response.status_code == 302, response.get_data(as_text=True)

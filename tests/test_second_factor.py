@@ -53,17 +53,7 @@ def post_send(hub, location):
 
 
 def id_token_after(hub, response, client_id, secret) -> dict:
-    """Follow to the client, exchange the code, return the verified ID token's claims."""
-    response = hub.follow(response)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    query = query_of(response.headers["Location"])
-    assert "code" in query, query
-    token = hub.token(
-        {"grant_type": "authorization_code", "code": query["code"], "redirect_uri": RP},
-        auth=(client_id, secret),
-    )
-    assert token.status_code == 200, token.get_json()
-    return verify(hub, token.get_json()["id_token"]).claims
+    return hub.id_token_after(response, client_id, secret)
 
 
 def wrong(code: str) -> str:

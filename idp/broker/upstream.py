@@ -298,16 +298,7 @@ class Connector:
         sid, and no nonce. Replays are the caller's to refuse (by `jti`)."""
         meta = self.metadata()
         claims = self._decode(meta, value)
-        registry = jwt.JWTClaimsRegistry(
-            leeway=CLOCK_SKEW,
-            iss={"essential": True, "value": meta["issuer"]},
-            iat={"essential": True},
-            jti={"essential": True},
-        )
-        try:
-            registry.validate(claims)
-        except (JoseError, ValueError, TypeError) as exc:
-            raise UpstreamError("bad_token", f"claims: {exc}") from exc
+        _validate(claims, meta["issuer"], iat={"essential": True}, jti={"essential": True})
         self._check_audience(claims)
         events = claims.get("events")
         if not isinstance(events, dict) or not isinstance(events.get(LOGOUT_EVENT), dict):
@@ -321,18 +312,14 @@ class Connector:
     def verify_id_token(self, meta: dict, id_token: str, nonce: str) -> dict:
         """OIDC Core §3.1.3.7: signature, iss, aud, azp, exp, iat, nonce."""
         claims = self._decode(meta, id_token)
-        registry = jwt.JWTClaimsRegistry(
-            leeway=CLOCK_SKEW,
-            iss={"essential": True, "value": meta["issuer"]},
+        _validate(
+            claims,
+            meta["issuer"],
             sub={"essential": True},
             exp={"essential": True},
             iat={"essential": True},
             nonce={"essential": True, "value": nonce},
         )
-        try:
-            registry.validate(claims)
-        except (JoseError, ValueError, TypeError) as exc:
-            raise UpstreamError("bad_token", f"claims: {exc}") from exc
         self._check_audience(claims)
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise UpstreamError("bad_token", "no sub")
@@ -402,6 +389,17 @@ class Connector:
             upstream_sid=id_claims.get("sid") if isinstance(id_claims.get("sid"), str) else None,
             id_token=id_token,
         )
+
+
+def _validate(claims: dict, issuer: str, **options: dict) -> None:
+    """The registered claims of an upstream JWT: `iss` always, the rest as asked."""
+    registry = jwt.JWTClaimsRegistry(
+        leeway=CLOCK_SKEW, iss={"essential": True, "value": issuer}, **options
+    )
+    try:
+        registry.validate(claims)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise UpstreamError("bad_token", f"claims: {exc}") from exc
 
 
 def _iso_date(value: str) -> str | None:

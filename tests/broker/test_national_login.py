@@ -56,15 +56,14 @@ def choose(hub, response, **fields):
 
 
 def tokens_from(hub, response, client_id, secret) -> dict:
-    response = hub.follow(response)
-    query = query_of(response.headers["Location"])
-    assert "code" in query, query
-    token = hub.token(
-        {"grant_type": "authorization_code", "code": query["code"], "redirect_uri": RP},
-        auth=(client_id, secret),
-    )
-    assert token.status_code == 200, token.get_json()
-    return verify(hub, token.get_json()["id_token"]).claims
+    return hub.id_token_after(response, client_id, secret)
+
+
+def signed_in_as_new_citizen(hub, client_id, secret) -> dict:
+    """A first national login of the demo citizen "an" that creates an account."""
+    first = national(hub, client_id, "an")
+    created = choose(hub, first, action="create", username="nguyenvanan", email="a@x.vn")
+    return tokens_from(hub, created, client_id, secret)
 
 
 @pytest.fixture
@@ -283,13 +282,7 @@ def test_unlinked_accounts_are_listed_for_the_admin(hub, app, client):
 
 def test_links_are_shown_and_the_last_way_in_is_kept(hub, app, client):
     client_id, secret = client
-    first = national(hub, client_id, "an")
-    tokens_from(
-        hub,
-        choose(hub, first, action="create", username="nguyenvanan", email="a@x.vn"),
-        client_id,
-        secret,
-    )
+    signed_in_as_new_citizen(hub, client_id, secret)
     page = hub.web.get("/account/links")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Tài khoản cấp bởi Cổng DVC quốc gia" in html
@@ -358,13 +351,7 @@ def test_the_portals_back_channel_logout_ends_the_hub_session_and_tells_each_cli
     from joserfc.jwk import KeySet, RSAKey
 
     client_id, secret = hub.add_client(first_party=True, backchannel_logout_uri=receiver.url)
-    first = national(hub, client_id, "an")
-    tokens_from(
-        hub,
-        choose(hub, first, action="create", username="nguyenvanan", email="a@x.vn"),
-        client_id,
-        secret,
-    )
+    signed_in_as_new_citizen(hub, client_id, secret)
     assert hub.web.get("/account").status_code == 200  # signed in at the hub
     issued = requests.post(mock_base(app) + "/mock/logout-token", data={"person": "an"}, timeout=5)
     token = issued.json()["logout_token"]
@@ -391,13 +378,7 @@ def test_the_portals_back_channel_logout_ends_the_hub_session_and_tells_each_cli
 
 def test_signing_out_at_the_hub_signs_out_at_the_portal_too(hub, app, client):
     client_id, secret = client
-    first = national(hub, client_id, "an")
-    tokens_from(
-        hub,
-        choose(hub, first, action="create", username="nguyenvanan", email="a@x.vn"),
-        client_id,
-        secret,
-    )
+    signed_in_as_new_citizen(hub, client_id, secret)
     form = hidden_inputs(hub.web.get("/account").get_data(as_text=True))
     page = hub.web.post("/account/logout", data=form).get_data(as_text=True)
     upstream = re.search(r'url=([^"]+)"', page).group(1).replace("&amp;", "&")

@@ -12,7 +12,6 @@ import secrets
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from .. import sms
 from ..login import otp
 from ..security import sha256_hex
 from ..store import audit, db, kv, users
@@ -21,11 +20,6 @@ from ..store.models import User
 PHONE_SMS = _l(
     "Your code to confirm this mobile number is {code}. It is valid for {minutes} minutes."
 )
-MESSAGES = {
-    otp.Result.WRONG: _l("The code is not right. Check the SMS and try again."),
-    otp.Result.EXPIRED: _l("The code has expired or was not sent. Ask for a new one."),
-    otp.Result.LOCKED: _l("Too many wrong codes: this code no longer works. Ask for a new one."),
-}
 
 
 def _subject(user: User) -> str:
@@ -34,14 +28,14 @@ def _subject(user: User) -> str:
 
 def send_code(user: User, phone: str) -> object | None:
     """Send a code to `phone` for this account; a message for the page when it was not sent."""
-    try:
-        otp.send("phone", _subject(user), phone, PHONE_SMS, user=user)
-    except otp.SendRefused as refused:
-        return refused.message
-    except sms.SmsError:
-        audit.record("otp_send_failed", user=user, purpose="phone")
-        return _l("We could not send the SMS just now. Please try again in a moment.")
-    return None
+    return otp.send_or_explain(
+        "phone",
+        _subject(user),
+        phone,
+        PHONE_SMS,
+        user,
+        _l("We could not send the SMS just now. Please try again in a moment."),
+    )
 
 
 def pending_number(user: User) -> str | None:
@@ -60,12 +54,31 @@ def confirm(user: User, code: str) -> object | None:
     phone = pending_number(user)
     result = otp.verify("phone", _subject(user), code, user=user)
     if result is not otp.Result.OK:
-        return MESSAGES[result]
+        return otp.RESULT_MESSAGES[result]
     changed = user.phone != phone
     user.phone, user.phone_verified = phone, True
     db.session.commit()
     audit.record("phone_verified", user=user, phone=otp.mask(phone), changed=changed)
     return None
+
+
+def answer(user: User, number: str, form) -> tuple[bool, object | None, object | None]:  # noqa: ANN001
+    """One POST of a phone-proof page: "send" a code to `number`, or check the code typed.
+    Returns (proved, message for the page, notice)."""
+    if form.get("action") == "send":
+        message = send_code(user, number)
+        return False, message, None if message else _l("A new code was sent.")
+    message = confirm(user, form.get("code", "")[:64])
+    return message is None, message, None
+
+
+def page_context(user: User, number: str) -> dict:
+    """What the phone-proof page shows about the number and its code."""
+    return {
+        "masked": otp.mask(number),
+        "resend_in": otp.resend_wait(number),
+        "sent": pending_number(user) is not None,
+    }
 
 
 def registration_token(user: User) -> str:

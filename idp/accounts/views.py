@@ -115,22 +115,16 @@ def registration_phone(token: str):  # noqa: ANN201
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
-        if request.form.get("action") == "send":
-            message = phone_service.send_code(user, user.phone)
-            notice = None if message else _l("A new code was sent.")
-        else:
-            message = phone_service.confirm(user, request.form.get("code", "")[:64])
-            if message is None:
-                return render_template("accounts/phone_confirmed.html", user=user)
+        proved, message, notice = phone_service.answer(user, user.phone, request.form)
+        if proved:
+            return render_template("accounts/phone_confirmed.html", user=user)
     return render_template(
         "account/verify_phone.html",
         form=form,
         action=url_for("accounts.registration_phone", token=token),
-        masked=otp.mask(user.phone),
-        resend_in=otp.resend_wait(user.phone),
-        sent=phone_service.pending_number(user) is not None,
         message=message,
         notice=notice,
+        **phone_service.page_context(user, user.phone),
     ), (400 if message else 200)
 
 

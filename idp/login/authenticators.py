@@ -10,7 +10,6 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from ..accounts import phone as phone_service
-from ..login import otp
 from . import interaction, second_factor, totp
 from .account import ActionForm, signed_in
 from .views import safe_return_path
@@ -106,20 +105,13 @@ def verify_phone(session, user):  # noqa: ANN001, ANN201
         return redirect(url_for("authenticators.overview"))
     message = notice = None
     if request.method == "POST":
-        if request.form.get("action") == "send":
-            message = phone_service.send_code(user, number)
-            notice = None if message else _l("A new code was sent.")
-        else:
-            message = phone_service.confirm(user, request.form.get("code", "")[:64])
-            if message is None:
-                return redirect(url_for("authenticators.overview", done="phone"))
+        proved, message, notice = phone_service.answer(user, number, request.form)
+        if proved:
+            return redirect(url_for("authenticators.overview", done="phone"))
     return render_template(
         "account/verify_phone.html",
-        user=user,
         form=ActionForm(),
-        masked=otp.mask(number),
-        resend_in=otp.resend_wait(number),
-        sent=otp.pending("phone", str(user.id)) is not None,
         message=message,
         notice=notice,
+        **phone_service.page_context(user, number),
     ), (400 if message else 200)

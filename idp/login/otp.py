@@ -29,6 +29,13 @@ class Result(Enum):
     LOCKED = "locked"
 
 
+RESULT_MESSAGES = {
+    Result.WRONG: _l("The code is not right. Check the SMS and try again."),
+    Result.EXPIRED: _l("The code has expired or was not sent. Ask for a new one."),
+    Result.LOCKED: _l("Too many wrong codes: this code no longer works. Ask for a new one."),
+}
+
+
 class SendRefused(Exception):
     """Too soon after the last code, or too many this hour; `wait` seconds until allowed."""
 
@@ -97,6 +104,26 @@ def send(purpose: str, subject: str, phone: str, text_template, user=None) -> Se
         kv().incr(f"otp-ip-hour:{ip}", 3600)
     audit.record("otp_sent", user=user, purpose=purpose, phone=mask(phone))
     return Sent(expires_at=at + cfg.code_ttl, resend_at=at + cfg.resend_cooldown)
+
+
+def send_or_explain(
+    purpose: str,
+    subject: str,
+    phone: str,
+    text_template,
+    user,
+    not_sent,  # noqa: ANN001
+) -> object | None:
+    """Send a code for a page: None when it went out, else the message to show (the wait,
+    or `not_sent` when the gateway failed)."""
+    try:
+        send(purpose, subject, phone, text_template, user=user)
+    except SendRefused as refused:
+        return refused.message
+    except sms.SmsError:
+        audit.record("otp_send_failed", user=user, purpose=purpose)
+        return not_sent
+    return None
 
 
 def pending(purpose: str, subject: str) -> dict | None:

@@ -13,7 +13,6 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
-from .. import sms
 from ..clock import now
 from ..store import audit, db, users
 from ..store.models import User
@@ -54,16 +53,14 @@ def _sms_subject(user: User) -> str:
 
 def send_login_code(user: User) -> object | None:
     """Send a sign-in code by SMS; returns a message for the page when it was not sent."""
-    try:
-        otp.send("login", _sms_subject(user), user.phone, LOGIN_SMS, user=user)
-    except otp.SendRefused as refused:
-        return refused.message
-    except sms.SmsError:
-        audit.record("otp_send_failed", user=user, purpose="login")
-        return _l(
-            "We could not send the SMS just now. Try again in a moment, or choose another way."
-        )
-    return None
+    return otp.send_or_explain(
+        "login",
+        _sms_subject(user),
+        user.phone,
+        LOGIN_SMS,
+        user,
+        _l("We could not send the SMS just now. Try again in a moment, or choose another way."),
+    )
 
 
 def _start(iid: str, ix: dict, user: User, amr: list[str], stepup_sid: str | None):  # noqa: ANN202

@@ -13,13 +13,13 @@ from dataclasses import asdict
 
 from flask import Blueprint, current_app, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts import validators as v
 from ..accounts.passwords import verify_password
 from ..login import assurance, flow, interaction, throttle
+from ..login.account import ActionForm
 from ..store import audit, db, federation, users
 from ..store.models import User
 from .upstream import UpstreamIdentity
@@ -27,10 +27,6 @@ from .upstream import UpstreamIdentity
 bp = Blueprint("first_login", __name__)
 
 NATIONAL_AMR = ["fed"]
-
-
-class CsrfForm(FlaskForm):
-    """Only the CSRF token; the fields are checked below."""
 
 
 def _sign_in(iid: str, ix: dict, client, user: User, identity: UpstreamIdentity):  # noqa: ANN001, ANN202
@@ -112,7 +108,7 @@ def choose(iid: str):  # noqa: ANN201
     if not ix.get("national"):
         return redirect(url_for("login.login", iid=iid))
     identity = UpstreamIdentity(**ix["national"])
-    form = CsrfForm()
+    form = ActionForm()
     errors: dict = {}
     values = {
         "username": "",

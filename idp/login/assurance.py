@@ -62,15 +62,16 @@ def only_national_reaches(level: str | None) -> bool:
     return level is not None and rank(level) > rank(current_app.config["IDP"].login.mfa_acr)
 
 
-def second_factor_at_login(params: dict, client: Client | None, user: User) -> bool:
-    """Whether a sign-in with the right password must continue with a second factor."""
+def second_factor_at_login(user: User, required: str | None) -> bool:
+    """Whether a sign-in with the right password must continue with a second factor, given
+    the level the request needs (`required_level`)."""
     from ..broker import policy
     from . import totp
 
     cfg = current_app.config["IDP"].login
     if cfg.require_mfa or totp.enrolment(user) is not None or policy.needs_second_factor(user):
         return True
-    return not satisfies(cfg.password_acr, required_level(params, client, user))
+    return not satisfies(cfg.password_acr, required)
 
 
 def amr_for(method: str, before: list[str]) -> list[str]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 
 from ..clock import now
 from ..store import audit, db, users
 from ..store.models import User
 from . import assurance, interaction, otp, sessions, throttle, totp
+from .account import ActionForm
 from .flow import complete_login, complete_step_up, load, page
 
 bp = Blueprint("mfa", __name__)
@@ -29,10 +29,6 @@ NO_SECOND_FACTOR = _l(
     "This service needs a second factor, but your account has no mobile number or "
     "authenticator app. Add a mobile number on your account page, or ask the one-stop counter."
 )
-
-
-class CodeForm(FlaskForm):
-    """Only the CSRF token; the code and the action are read from the form."""
 
 
 def available(user: User) -> list[str]:
@@ -137,7 +133,7 @@ def second_factor(iid: str):  # noqa: ANN201
     method = chosen if chosen in methods else state["method"]
     if method not in methods:
         raise interaction.InteractionExpired(NO_SECOND_FACTOR, status=403)
-    form = CodeForm()
+    form = ActionForm()
     message = state.pop("notice", None)
     notice = None
     if message is not None:

@@ -107,9 +107,8 @@ def login(iid: str):  # noqa: ANN201
         else:
             user = users.by_username(username)
             password_ok = verify_password(user.password_hash if user else None, form.password.data)
-            needs_national = assurance.only_national_reaches(
-                assurance.required_level(params, client, user)
-            )
+            required = assurance.required_level(params, client, user)
+            needs_national = assurance.only_national_reaches(required)
             if password_ok and user is not None and not user.active:
                 # The right password: saying why does not help a guesser.
                 pending = user.activated_at is None
@@ -138,7 +137,7 @@ def login(iid: str):  # noqa: ANN201
                     "login_refused", user=user, client_id=_client_id(client), reason="national_only"
                 )
             elif password_ok and user is not None:
-                if assurance.second_factor_at_login(params, client, user):
+                if assurance.second_factor_at_login(user, required):
                     return second_factor.begin(iid, ix, user, ["pwd"])
                 cfg = current_app.config["IDP"]
                 return complete_login(

@@ -125,7 +125,7 @@ def mock_national(
     """Run a mock national portal (upstream OpenID Connect provider) for development."""
     import os
 
-    from .broker.mock_national import run
+    from .broker.mock_national import MockNational, run
 
     issuer = ctx.config.issuer
     uris = list(redirect_uris) or [
@@ -137,7 +137,8 @@ def mock_national(
     backchannel = backchannel_logout_uri or f"{issuer}/broker/dvcqg/backchannel-logout"
     secret = os.environ.get(client_secret_env) or "mock-secret"
     click.echo("WARNING: mock national portal, for development and tests only.", err=True)
-    run(host, port, client_id, secret, uris, logged_out, backchannel)
+    state = MockNational(f"http://{host}:{port}", client_id, secret, uris, logged_out, backchannel)
+    run(host, port, state)
 
 
 @main.command("config-example")

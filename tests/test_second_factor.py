@@ -52,10 +52,6 @@ def post_send(hub, location):
     return hub.web.post(location, data=form)
 
 
-def id_token_after(hub, response, client_id, secret) -> dict:
-    return hub.id_token_after(response, client_id, secret)
-
-
 def wrong(code: str) -> str:
     return "000000" if code != "000000" else "111111"
 
@@ -85,7 +81,7 @@ def test_sms_sign_in_for_a_client_that_requires_mfa(hub, app, mfa_client):
     assert "09******89" in page and "Gửi lại OTP" in page and 'data-resend-in="60"' in page
     assert len(sms_messages(app)) == 1 and sms_messages(app)[0]["to"] == PHONE
     assert "Ma xac thuc dang nhap" in sms_messages(app)[0]["text"]  # Vietnamese, no diacritics
-    claims = id_token_after(hub, post_code(hub, location, last_sms_code(app)), client_id, secret)
+    claims = hub.id_token_after(post_code(hub, location, last_sms_code(app)), client_id, secret)
     assert claims["amr"] == ["pwd", "sms", "mfa"] and claims["acr"] == "LoA1-MFA"
     with app.app_context():
         assert users.by_username("citizen01").phone_verified  # the code reached it
@@ -105,7 +101,7 @@ def test_authenticator_app_sign_in_and_a_used_code_is_refused(hub, app, clock, e
     location = password_step(hub, client_id)  # enrolled users always give a second factor
     assert "ứng dụng xác thực" in hub.web.get(location).get_data(as_text=True)
     code = pyotp.TOTP(secret).at(int(clock()))
-    claims = id_token_after(hub, post_code(hub, location, code), client_id, client_secret)
+    claims = hub.id_token_after(post_code(hub, location, code), client_id, client_secret)
     assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == "LoA1-MFA"
     assert sms_messages(app) == []  # the app was used, no SMS went out
     # The same code again, from another browser, within its time step: refused.
@@ -120,8 +116,8 @@ def test_recovery_code_signs_in_once(hub, app, enrolled):
     _, codes = enrolled
     client_id, secret = hub.add_client(first_party=True)
     location = password_step(hub, client_id)
-    claims = id_token_after(
-        hub, post_code(hub, location, codes[0], method="recovery"), client_id, secret
+    claims = hub.id_token_after(
+        post_code(hub, location, codes[0], method="recovery"), client_id, secret
     )
     assert claims["amr"] == ["pwd", "mfa"]
     hub.web = app.test_client()
@@ -158,7 +154,7 @@ def test_five_wrong_sms_codes_void_the_code_then_a_new_one_works(hub, app, clock
     assert "hết hạn" in post_code(hub, location, code).get_data(as_text=True)
     clock.advance(app.config["IDP"].otp.resend_cooldown)
     assert post_send(hub, location).status_code == 200
-    claims = id_token_after(hub, post_code(hub, location, last_sms_code(app)), client_id, secret)
+    claims = hub.id_token_after(post_code(hub, location, last_sms_code(app)), client_id, secret)
     assert "sms" in claims["amr"]
 
 
@@ -177,7 +173,7 @@ def test_resend_waits_for_the_cooldown_and_replaces_the_code(hub, app, clock, mf
     assert len(sms_messages(app)) == 2
     if first != second:
         assert post_code(hub, location, first).status_code == 400  # the old code is replaced
-    id_token_after(hub, post_code(hub, location, second), client_id, secret)
+    hub.id_token_after(post_code(hub, location, second), client_id, secret)
 
 
 def test_an_expired_sms_code_is_refused(hub, app, clock, mfa_client):
@@ -228,7 +224,7 @@ def test_step_up_of_a_password_session_keeps_the_session(hub, app, mfa_client):
     assert location.endswith("/otp")  # no password asked again
     assert sms_messages(app) == []  # nothing is sent by a GET
     assert post_send(hub, location).status_code == 200
-    claims = id_token_after(hub, post_code(hub, location, last_sms_code(app)), client_id, secret)
+    claims = hub.id_token_after(post_code(hub, location, last_sms_code(app)), client_id, secret)
     assert claims["acr"] == "LoA1-MFA" and claims["amr"] == ["pwd", "sms", "mfa"]
     assert claims["sid"] == first["sid"] and claims["auth_time"] == first["auth_time"]
     assert "login_stepped_up" in events(app)
@@ -241,7 +237,7 @@ def test_acr_values_ask_for_the_mfa_level(hub, app):
     client_id, secret = hub.add_client(first_party=True)
     hub.add_user(phone=PHONE)
     location = password_step(hub, client_id, acr_values="LoA1-MFA urn:unknown")
-    claims = id_token_after(hub, post_code(hub, location, last_sms_code(app)), client_id, secret)
+    claims = hub.id_token_after(post_code(hub, location, last_sms_code(app)), client_id, secret)
     assert claims["acr"] == "LoA1-MFA"
     hub.web = app.test_client()
     body = hub.tokens(client_id, secret, acr_values="LoA1 LoA1-MFA")  # LoA1 is enough

@@ -237,18 +237,8 @@ class MockNational:
         return {k: v for k, v in claims.items() if v not in ("", None)}
 
 
-def create_mock_app(
-    issuer: str,
-    client_id: str,
-    client_secret: str,
-    redirect_uris: list[str],
-    post_logout_uris: list[str] | None = None,
-    backchannel_logout_uri: str = "",
-) -> Flask:
+def create_mock_app(state: MockNational) -> Flask:
     app = Flask(__name__)
-    state = MockNational(
-        issuer, client_id, client_secret, redirect_uris, post_logout_uris, backchannel_logout_uri
-    )
     app.extensions["mock_national"] = state
     people = {p.key: p for p in DEMO_PEOPLE}
 
@@ -459,21 +449,9 @@ def create_mock_app(
     return app
 
 
-def run(
-    host: str,
-    port: int,
-    client_id: str,
-    client_secret: str,
-    redirect_uris: list[str],
-    post_logout_uris: list[str] | None = None,
-    backchannel_logout_uri: str = "",
-) -> None:
+def run(host: str, port: int, state: MockNational) -> None:
     """Serve the mock until interrupted (threaded: the hub calls back while a page waits)."""
     from werkzeug.serving import run_simple
 
-    issuer = f"http://{host}:{port}"
-    app = create_mock_app(
-        issuer, client_id, client_secret, redirect_uris, post_logout_uris, backchannel_logout_uri
-    )
-    print(f"mock national portal: {issuer}  (client_id {client_id})", flush=True)
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    print(f"mock national portal: {state.issuer}  (client_id {state.client_id})", flush=True)
+    run_simple(host, port, create_mock_app(state), threaded=True, use_reloader=False)

@@ -52,16 +52,21 @@ def mock_national():
     process.wait(10)
 
 
-@pytest.fixture
-def config(tmp_path, backend, request, mock_national, monkeypatch):
-    monkeypatch.setenv("IDP_MOCK_NATIONAL_SECRET", SECRET)
-    connector = ConnectorConfig(
+def mock_connector(base: str) -> ConnectorConfig:
+    """The national portal connector, pointed at the mock."""
+    return ConnectorConfig(
         label_vi="Tài khoản cấp bởi Cổng DVC quốc gia",
         label_en="Account issued by the National Public Service Portal",
-        discovery_url=mock_national + "/.well-known/openid-configuration",
+        discovery_url=base + "/.well-known/openid-configuration",
         client_id="hub-tinh",
         client_secret_env="IDP_MOCK_NATIONAL_SECRET",
         acr_values="LoA1",
         timeout=5.0,
     )
-    return make_config(tmp_path, backend, request, connectors={"dvcqg": connector})
+
+
+@pytest.fixture
+def config(tmp_path, backend, request, mock_national, monkeypatch):
+    monkeypatch.setenv("IDP_MOCK_NATIONAL_SECRET", SECRET)
+    connectors = {"dvcqg": mock_connector(mock_national)}
+    return make_config(tmp_path, backend, request, connectors=connectors)

@@ -55,15 +55,11 @@ def choose(hub, response, **fields):
     return hub.web.post(location, data={**form, **fields})
 
 
-def tokens_from(hub, response, client_id, secret) -> dict:
-    return hub.id_token_after(response, client_id, secret)
-
-
 def signed_in_as_new_citizen(hub, client_id, secret) -> dict:
     """A first national login of the demo citizen "an" that creates an account."""
     first = national(hub, client_id, "an")
     created = choose(hub, first, action="create", username="nguyenvanan", email="a@x.vn")
-    return tokens_from(hub, created, client_id, secret)
+    return hub.id_token_after(created, client_id, secret)
 
 
 @pytest.fixture
@@ -78,7 +74,7 @@ def test_first_login_creates_an_account_and_the_next_one_finds_it(hub, app, clie
     assert "Nguyễn Văn An" in page and "001090000001" in page
     assert 'value="an@example.vn"' in page  # the email the portal gave, to review
     created = choose(hub, first, action="create", username="nguyenvanan", email="an@example.vn")
-    claims = tokens_from(hub, created, client_id, secret)
+    claims = hub.id_token_after(created, client_id, secret)
     assert claims["acr"] == "LoA2" and claims["amr"] == ["fed"]
     with app.app_context():
         user = users.by_username("nguyenvanan")
@@ -93,7 +89,7 @@ def test_first_login_creates_an_account_and_the_next_one_finds_it(hub, app, clie
     # Returning, from another browser: straight to the client, the same sub.
     hub.web = app.test_client()
     again = national(hub, client_id, "an", account_type="dvcqg")
-    claims = tokens_from(hub, again, client_id, secret)
+    claims = hub.id_token_after(again, client_id, secret)
     assert claims["sub"] == sub and claims["acr"] == "LoA1"  # a portal-issued account: level 1
 
 
@@ -106,7 +102,7 @@ def test_first_login_links_an_existing_account_with_its_password(hub, app, clien
     other = choose(hub, first, action="link", national_id="079195000123", password="Mật-khẩu-123")
     assert other.status_code == 400  # no such account, and never someone else's
     linked = choose(hub, first, action="link", national_id="001090000001", password="Mật-khẩu-123")
-    claims = tokens_from(hub, linked, client_id, secret)
+    claims = hub.id_token_after(linked, client_id, secret)
     assert claims["sub"] == sub
     with app.app_context():
         events = db.session.scalars(select(AuditEvent.event)).all()
@@ -160,9 +156,8 @@ def test_automatic_linking_only_at_the_configured_level(hub, app, client):
         .endswith("/national/first")
     )
     hub.web = app.test_client()
-    claims = tokens_from(
-        hub, national(hub, client_id, "an", account_type="vneid"), client_id, secret
-    )
+    response = national(hub, client_id, "an", account_type="vneid")
+    claims = hub.id_token_after(response, client_id, secret)
     assert claims["sub"] == sub
 
 
@@ -170,7 +165,7 @@ def test_a_level_2_national_session_satisfies_a_client_that_requires_mfa(hub, ap
     client_id, secret = hub.add_client(first_party=True, require_mfa=True)
     hub.add_user(username="anlocal", national_id="001090000001", phone="0912345678")
     app.config["IDP"] = replace(app.config["IDP"], broker=BrokerConfig(auto_link=True))
-    claims = tokens_from(hub, national(hub, client_id, "an"), client_id, secret)
+    claims = hub.id_token_after(national(hub, client_id, "an"), client_id, secret)
     assert claims["acr"] == "LoA2"
 
 
@@ -239,7 +234,7 @@ def test_national_only_closes_local_passwords_for_citizens_and_links_on_first_us
     hub.web = app.test_client()
     first = national(hub, client_id, "an")
     linked = choose(hub, first, action="link", national_id="001090000001", password="Mật-khẩu-123")
-    assert tokens_from(hub, linked, client_id, secret)["sub"] == sub
+    assert hub.id_token_after(linked, client_id, secret)["sub"] == sub
 
 
 def test_national_only_starts_on_its_date_in_vietnam_time(hub, app, client, clock):
@@ -326,7 +321,7 @@ def test_a_client_requiring_level_2_steps_up_through_the_national_portal(hub, ap
     assert query_of(silent.headers["Location"])["error"] == "interaction_required"
     first = national(hub, strict, "an", account_type="vneid")
     linked = choose(hub, first, action="link", national_id="001090000001", password="Mật-khẩu-123")
-    claims = tokens_from(hub, linked, strict, strict_secret)
+    claims = hub.id_token_after(linked, strict, strict_secret)
     assert claims["acr"] == "LoA2" and claims["sub"] == sub
 
 

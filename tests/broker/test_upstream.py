@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -15,25 +16,15 @@ from joserfc.jwk import KeySet, RSAKey
 
 from idp.broker import upstream
 from idp.broker.upstream import Connector, UpstreamError
-from idp.config import ConfigError, ConnectorConfig, load_config
-from tests.broker.conftest import CALLBACK, SECRET
+from idp.config import ConfigError, load_config
+from tests.broker.conftest import CALLBACK, SECRET, mock_connector
 
 
 @pytest.fixture
 def connector(mock_national, monkeypatch):
     monkeypatch.setenv("IDP_MOCK_NATIONAL_SECRET", SECRET)
     upstream.forget_caches()
-    return Connector(
-        "dvcqg",
-        ConnectorConfig(
-            label_vi="Tài khoản cấp bởi Cổng DVC quốc gia",
-            discovery_url=mock_national + "/.well-known/openid-configuration",
-            client_id="hub-tinh",
-            client_secret_env="IDP_MOCK_NATIONAL_SECRET",
-            acr_values="LoA1",
-            timeout=5.0,
-        ),
-    )
+    return Connector("dvcqg", mock_connector(mock_national))
 
 
 def national_sign_in(connector, person="an", account_type="vneid", fault="", cancel=False):
@@ -114,7 +105,7 @@ def test_cancel_and_a_foreign_state(connector):
 
 
 def test_a_slow_token_endpoint_times_out(connector):
-    slow = Connector("dvcqg", ConnectorConfig(**{**connector.config.__dict__, "timeout": 0.5}))
+    slow = Connector("dvcqg", replace(connector.config, timeout=0.5))
     with pytest.raises(UpstreamError) as refused:
         slow.finish(*national_sign_in(slow, fault="slow_token"))
     assert refused.value.reason == "unreachable"

@@ -141,6 +141,34 @@ def mock_national(
     run(host, port, state)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to use.")
+@click.option("--port", default=8000, type=int, show_default=True, help="The hub's port.")
+@click.option("--mock-port", default=8100, type=int, show_default=True)
+@click.option("--demo-port", default=9000, type=int, show_default=True)
+@click.option(
+    "--instance-dir",
+    default="instance-dev",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the demo's database, keys, config and outboxes.",
+)
+@click.pass_context
+def dev(
+    ctx: click.Context, host: str, port: int, mock_port: int, demo_port: int, instance_dir: str
+) -> None:
+    """Run the hub, the mock national portal and the demo client together (development)."""
+    from . import dev as dev_mode
+
+    if ctx.obj.config_path:
+        raise click.UsageError("idp dev writes its own config; use `idp serve` with --config")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise click.UsageError("idp dev listens on loopback only (demo passwords are public)")
+    where = dev_mode.DevAddresses(host, port, mock_port, demo_port)
+    click.echo("WARNING: development mode; demo accounts with a published password.", err=True)
+    sys.exit(dev_mode.run(Path(instance_dir), where))
+
+
 @main.command("config-example")
 def config_example() -> None:
     """Print config.example.toml, generated from the typed configuration."""

@@ -128,6 +128,21 @@ class UiConfig:
 
     default_locale: str = option("vi", "Language when the request does not ask for one: vi or en.")
     province_name: str = option("Tỉnh", "Name of the province shown on every page.")
+    logo_file: str = option(
+        "",
+        "The province's emblem or logo (an .svg or .png file, at most 512 KiB) shown in the "
+        "header; empty shows the hub's neutral emblem. Served by the hub, never from elsewhere.",
+    )
+    brand_color: str = option(
+        "#a50e0e",
+        "Colour of the header and buttons (#rrggbb). White text must reach WCAG AA contrast "
+        "(4.5:1) on it; a lighter colour is refused at start.",
+    )
+    help_phone: str = option(
+        "", "Hotline for help with signing in (e.g. the one-stop centre's); empty: not shown."
+    )
+    help_email: str = option("", "Email address for help with signing in; empty: not shown.")
+    help_hours: str = option("", 'When the hotline answers, e.g. "7:30–17:00, thứ Hai–thứ Sáu".')
 
 
 @dataclass(frozen=True)
@@ -523,6 +538,7 @@ def validate(config: Config) -> None:
         raise ConfigError("tokens.id_token_alg must be RS256 or ES256")
     if config.ui.default_locale not in ("vi", "en"):
         raise ConfigError("ui.default_locale must be vi or en")
+    validate_ui(config.ui)
     if config.logout.backchannel_max_attempts < 1 or config.logout.backchannel_timeout <= 0:
         raise ConfigError(
             "logout.backchannel_max_attempts and backchannel_timeout must be positive"
@@ -554,6 +570,33 @@ def validate(config: Config) -> None:
             raise ConfigError(f"broker.{option_name} must be a date YYYY-MM-DD")
         if value and not config.connectors:
             raise ConfigError(f"broker.{option_name} needs at least one [connectors.NAME]")
+
+
+def contrast_with_white(color: str) -> float:
+    """WCAG 2.1 contrast ratio of white on a #rrggbb colour."""
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return 1.05 / (luminance + 0.05)
+
+
+def validate_ui(ui: UiConfig) -> None:
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", ui.brand_color):
+        raise ConfigError("ui.brand_color must be #rrggbb")
+    if contrast_with_white(ui.brand_color) < 4.5:
+        raise ConfigError(
+            f"ui.brand_color {ui.brand_color}: white text on it is below WCAG AA contrast (4.5:1)"
+        )
+    if ui.logo_file:
+        logo = Path(ui.logo_file)
+        if logo.suffix.lower() not in (".svg", ".png") or not logo.is_file():
+            raise ConfigError(f"ui.logo_file {ui.logo_file}: not an .svg or .png file")
+        if logo.stat().st_size > 512 * 1024:
+            raise ConfigError(f"ui.logo_file {ui.logo_file}: larger than 512 KiB")
+    if ui.help_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", ui.help_email):
+        raise ConfigError("ui.help_email is not an email address")
+    if ui.help_phone and not re.fullmatch(r"[0-9 .()+-]{3,30}", ui.help_phone):
+        raise ConfigError("ui.help_phone: digits, spaces, dots, dashes, + and () only")
 
 
 CONNECTOR_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

@@ -140,6 +140,19 @@ PICK_PAGE = """<!doctype html>
 </body></html>"""
 
 
+SESSIONS_PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
+<title>Phiên đăng nhập (mô phỏng)</title></head><body>
+<h1>Cổng DVC quốc gia (mô phỏng): phiên đăng nhập</h1>
+{% if done %}<p role="status">Đã đăng xuất {{ done }}.</p>{% endif %}
+{% for person in people %}
+<form method="post" action="/mock/sessions/logout">
+  <input type="hidden" name="person" value="{{ person.key }}">
+  <button type="submit" id="logout-{{ person.key }}">Đăng xuất {{ person.name }}</button>
+</form>
+{% else %}<p>Không có phiên đăng nhập nào.</p>{% endfor %}
+</body></html>"""
+
+
 def _s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode()).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
@@ -429,10 +442,34 @@ def create_mock_app(state: MockNational) -> Flask:
             except (JoseError, ValueError, TypeError):
                 abort(400, "id_token_hint is not valid")
             state.deliver_logout(claims.get("sub", ""), claims.get("sid"))
+            with state.lock:
+                remaining = state.sessions.get(claims.get("sub", ""), [])
+                if claims.get("sid") in remaining:
+                    remaining.remove(claims["sid"])
         if target:
             query = [("state", request.args["state"])] if request.args.get("state") else []
             return redirect(add_params_to_uri(target, query))
         return "<!doctype html><p>Đã đăng xuất khỏi Cổng DVC quốc gia (mô phỏng).</p>"
+
+    @app.get("/mock/sessions")
+    def sessions_page():  # noqa: ANN202
+        """The portal's own "log out" for a person: who has sessions here, with a button each."""
+        with state.lock:
+            active = [p for p in DEMO_PEOPLE if state.sessions.get(p.tech_id)]
+        return render_template_string(SESSIONS_PAGE, people=active, done=request.args.get("done"))
+
+    @app.post("/mock/sessions/logout")
+    def sessions_logout():  # noqa: ANN202
+        """A person logs out at the portal: each of their sessions is announced to the hub
+        over the back channel, as the real portal does."""
+        person = people.get(request.form.get("person", ""))
+        if person is None:
+            abort(400, "unknown person")
+        with state.lock:
+            sids = state.sessions.pop(person.tech_id, [])
+        for sid in sids:
+            state.deliver_logout(person.tech_id, sid)
+        return redirect("/mock/sessions?done=" + person.key)
 
     @app.post("/mock/logout-token")
     def mock_logout_token():  # noqa: ANN202

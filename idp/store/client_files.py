@@ -34,11 +34,12 @@ ALLOWED_KEYS = {
     "client_secret_env",
     "id_token_signed_response_alg",
     "disabled",
+    "dev_only",
 }
 # What a file sets, by Client column: everything it may say but the id and the secret's source.
 FILE_COLUMNS = tuple(
     sorted(
-        (ALLOWED_KEYS - {"client_id", "client_secret_sha256", "client_secret_env"})
+        (ALLOWED_KEYS - {"client_id", "client_secret_sha256", "client_secret_env", "dev_only"})
         | {"client_secret_hash"}
     )
 )
@@ -94,7 +95,7 @@ def load_file(path: Path) -> dict:
         problem = check_uri(uri)
         if problem:
             raise ClientFileError(f"{path}: {uri}: {problem}")
-    for flag in ("first_party", "require_mfa", "disabled"):
+    for flag in ("first_party", "require_mfa", "disabled", "dev_only"):
         if flag in data and not isinstance(data[flag], bool):
             raise ClientFileError(f"{path}: {flag} must be true or false")
     if "min_acr" in data and not (isinstance(data["min_acr"], str) and len(data["min_acr"]) <= 32):
@@ -122,28 +123,53 @@ def load_file(path: Path) -> dict:
 
 
 def sync_directory(folder: Path) -> list[tuple[str, str, str]]:
-    """Create or update a client per file; returns (file, client_id, created|updated)."""
+    """Create or update a client per file; returns (file, client_id, created|updated|skipped).
+
+    A file marked `dev_only` (the demo client) is skipped: only `idp dev` registers it."""
     results = []
     files = sorted(folder.glob("*.toml")) if folder.is_dir() else []
-    loaded = [(path, load_file(path)) for path in files]  # validate all before writing any
+    loaded = []
+    for path in files:  # validate all before writing any
+        dev_only = _dev_only(path)
+        if dev_only:
+            results.append((str(path), dev_only, "skipped (dev_only)"))
+        else:
+            loaded.append((path, load_file(path)))
     for path, data in loaded:
-        client = clients.find(data["client_id"])
-        action = "updated"
-        if client is None:
-            client, _ = clients.create(
-                name=data["name"],
-                redirect_uris=data["redirect_uris"],
-                auth_method=data["token_endpoint_auth_method"],
-                client_id=data["client_id"],
-                client_secret_hash=data.get("client_secret_hash"),
-                source="file",
-            )
-            action = "created"
-        for key in FILE_COLUMNS:
-            if key in data:
-                setattr(client, key, data[key])
-        client.source = "file"
-        db.session.commit()
-        clients.forget(client.client_id)
-        results.append((str(path), data["client_id"], action))
+        results.append((str(path), *sync_one(data)))
     return results
+
+
+def _dev_only(path: Path) -> str | None:
+    """The client_id of a file marked `dev_only = true`, else None (read before validation: a
+    dev-only file's secret variable is only set by `idp dev`)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None  # load_file reports it
+    if data.get("dev_only") is True:
+        return str(data.get("client_id", path.stem))
+    return None
+
+
+def sync_one(data: dict) -> tuple[str, str]:
+    """Create or update one client from a loaded file; returns (client_id, created|updated)."""
+    client = clients.find(data["client_id"])
+    action = "updated"
+    if client is None:
+        client, _ = clients.create(
+            name=data["name"],
+            redirect_uris=data["redirect_uris"],
+            auth_method=data["token_endpoint_auth_method"],
+            client_id=data["client_id"],
+            client_secret_hash=data.get("client_secret_hash"),
+            source="file",
+        )
+        action = "created"
+    for key in FILE_COLUMNS:
+        if key in data:
+            setattr(client, key, data[key])
+    client.source = "file"
+    db.session.commit()
+    clients.forget(client.client_id)
+    return data["client_id"], action

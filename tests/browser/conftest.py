@@ -1,0 +1,215 @@
+"""Browser tests: `idp dev` (the hub under gunicorn, the mock national portal, the demo client)
+started as the README says, driven by Playwright in Debian's chromium.
+
+Chromium is never downloaded by Playwright: the tests use /usr/bin/chromium (`.ci/run` installs
+it with apt). axe-core comes from the npm registry into tests/browser/node_modules (`npm ci`).
+Without chromium or Playwright the tests skip, unless IDP_REQUIRE_BROWSER=1 (set by `.ci/run`),
+where they fail instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+REPO = HERE.parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = os.environ.get("IDP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STARTUP_SECONDS = 120
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("IDP_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser tests need {what} (IDP_REQUIRE_BROWSER=1)")
+    pytest.skip(f"browser tests need {what}")
+
+
+def pytest_collection_modifyitems(items):  # noqa: ANN001, ANN201
+    """One `idp dev` stack for all browser tests: keep them on one xdist worker."""
+    for item in items:
+        if str(item.path).startswith(str(HERE)):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class DevStack:
+    hub: str
+    mock: str
+    demo: str
+    instance: Path
+    output: list[str]
+
+    def sms_codes(self) -> list[str]:
+        """The one-time codes sent so far, oldest first (the SMS outbox of `idp dev`)."""
+        import re
+
+        folder = self.instance / "sms-outbox"
+        messages = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+        codes = []
+        for path in messages:
+            text = json.loads(path.read_text(encoding="utf-8"))["text"]
+            found = re.search(r"\b(\d{6})\b", text)
+            if found:
+                codes.append(found.group(1))
+        return codes
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory):
+    """`idp dev` on spare loopback ports, in its own folder; stopped with SIGTERM at the end."""
+    workdir = tmp_path_factory.mktemp("idp-dev")
+    ports = [_free_port() for _ in range(3)]
+    command = [
+        sys.executable,
+        "-m",
+        "idp",
+        "dev",
+        "--port",
+        str(ports[0]),
+        "--mock-port",
+        str(ports[1]),
+        "--demo-port",
+        str(ports[2]),
+        "--instance-dir",
+        str(workdir / "instance-dev"),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    process = subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
+
+    def pump() -> None:
+        for line in process.stdout:
+            output.append(line)
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + STARTUP_SECONDS
+    ready = False
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if "Stop with Ctrl-C." in lines.get(timeout=1):
+                ready = True
+                break
+        except queue.Empty:
+            continue
+    if not ready:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("idp dev did not start:\n" + "".join(output[-60:]))
+    stack = DevStack(
+        hub=f"http://127.0.0.1:{ports[0]}",
+        mock=f"http://127.0.0.1:{ports[1]}",
+        demo=f"http://127.0.0.1:{ports[2]}",
+        instance=workdir / "instance-dev",
+        output=output,
+    )
+    yield stack
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        pytest.fail("idp dev did not stop on SIGTERM")
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # anything left of the group
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture(scope="session")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package (pip)")
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        _missing(f"chromium at {CHROMIUM} (apt install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser):
+    """A fresh browser profile per test (no cookies shared between journeys)."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    ctx.set_default_timeout(15_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context):
+    return context.new_page()
+
+
+def save_screenshots(page, name: str) -> list[Path]:  # noqa: ANN001
+    """The current page at 390 px (a phone) and 1280 px (a desktop) wide, into test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    paths = []
+    for width, height in ((390, 844), (1280, 900)):
+        page.set_viewport_size({"width": width, "height": height})
+        path = ARTIFACTS / f"{name}-{width}.png"
+        page.screenshot(path=str(path), full_page=True)
+        paths.append(path)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    return paths
+
+
+def serious_violations(page) -> list[dict]:  # noqa: ANN001
+    """axe-core's serious and critical WCAG 2.1 A/AA findings on the current page."""
+    if not AXE.exists():
+        _missing(f"axe-core at {AXE} (npm ci --prefix tests/browser)")
+    # Evaluated through the DevTools protocol, which the page's CSP does not govern.
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {runOnly: {type: "tag",
+                values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}});
+            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map(n => n.target.join(" ")).slice(0, 5)}));
+        }"""
+    )
+    return [v for v in result if v["impact"] in ("serious", "critical")]

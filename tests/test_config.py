@@ -55,6 +55,11 @@ def test_environment_overrides_file(tmp_path):
         ("server = 3", "must be a table"),
         ("not toml [", "not valid TOML"),
         ('[tokens]\nid_token_alg = "HS256"', "RS256 or ES256"),
+        ('[ui]\nbrand_color = "red"', "#rrggbb"),
+        ('[ui]\nbrand_color = "#f6c342"', "below WCAG AA contrast"),
+        ('[ui]\nlogo_file = "/nonexistent/logo.svg"', "not an .svg or .png file"),
+        ('[ui]\nhelp_email = "not an address"', "help_email"),
+        ('[ui]\nhelp_phone = "<script>"', "help_phone"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(tmp_path, text, message):

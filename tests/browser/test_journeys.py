@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import time
 
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 from playwright.sync_api import Page, expect
 
 from idp.dev import DEMO_PASSWORD
@@ -134,3 +136,29 @@ def test_sms_code_signs_in_at_the_mfa_level(page: Page, dev_stack: DevStack):
 
     page.click("#logout")
     expect(page.locator("#notice")).to_have_text("Bạn đã đăng xuất.")
+
+
+def test_demo_client_refuses_a_forged_logout_token(page: Page, dev_stack: DevStack):
+    """The demo's back-channel endpoint checks the hub's signature: a token with the right
+    claims but another key, or no JWT at all, ends nothing."""
+    open_sign_in(page, dev_stack)
+    sign_in_locally(page, "congdan01")
+    expect_signed_in_at_demo(page, dev_stack, "Lê Thị Hoa")
+    key = RSAKey.generate_key(2048, parameters={"kid": "forged"})
+    claims = {
+        "iss": dev_stack.hub,
+        "aud": "demo-mot-cua",
+        "iat": int(time.time()),
+        "jti": "forged-1",
+        "sub": claim(page, "sub"),
+        "sid": claim(page, "sid"),
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    }
+    forged = jwt.encode({"alg": "RS256", "kid": "forged", "typ": "logout+jwt"}, claims, key)
+    for token in (forged, "not-a-jwt", ""):
+        answer = page.request.post(
+            dev_stack.demo + "/backchannel-logout", form={"logout_token": token}
+        )
+        assert answer.status == 400
+    page.goto(dev_stack.demo + "/")
+    expect(page.locator("#welcome")).to_have_text("Xin chào, Lê Thị Hoa")

@@ -1,0 +1,68 @@
+"""`idp dev` prepares a demo hub on its own; `clients sync` never registers the demo client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from idp import create_app
+from idp.accounts.passwords import verify_password
+from idp.config import load_config
+from idp.dev import DEMO_ACCOUNTS, DEMO_CLIENT_FILE, DEMO_PASSWORD, DevAddresses, prepare
+from idp.security import sha256_hex
+from idp.store import clients as store_clients
+from idp.store import users as store_users
+from idp.store.client_files import sync_directory
+
+
+def test_prepare_seeds_accounts_and_registers_the_demo_client_at_its_address(tmp_path):
+    where = DevAddresses("127.0.0.1", 18000, 18100, 19123)
+    instance = tmp_path / "instance-dev"
+    env = {"IDP_MOCK_NATIONAL_SECRET": "m" * 43, "IDP_DEMO_CLIENT_SECRET": "d" * 43}
+    config_path = prepare(instance, where, env)
+    env2 = {"IDP_MOCK_NATIONAL_SECRET": "m" * 43, "IDP_DEMO_CLIENT_SECRET": "e" * 43}
+    assert prepare(instance, where, env2) == config_path  # a second start reuses everything
+    config = load_config(str(config_path), env={})
+    assert config.issuer == "http://127.0.0.1:18000" and config.instance_dir == str(instance)
+    assert config.connectors["dvcqg"].discovery_url.startswith("http://127.0.0.1:18100/")
+    with create_app(config).app_context():
+        for account in DEMO_ACCOUNTS:
+            user = store_users.by_username(account.username)
+            assert user.active and user.phone_verified and user.national_id
+            assert verify_password(user.password_hash, DEMO_PASSWORD)
+        client = store_clients.find("demo-mot-cua")
+        assert client.redirect_uris == ["http://127.0.0.1:19123/callback"]
+        assert client.backchannel_logout_uri == "http://127.0.0.1:19123/backchannel-logout"
+        assert client.client_secret_hash == sha256_hex("e" * 43)  # the newest start's secret
+
+
+def test_clients_sync_skips_the_dev_only_demo_file(app, tmp_path, monkeypatch):
+    monkeypatch.delenv("IDP_DEMO_CLIENT_SECRET", raising=False)  # not needed to skip it
+    folder = tmp_path / "clients"
+    folder.mkdir()
+    (folder / "demo.toml").write_text(DEMO_CLIENT_FILE.read_text(encoding="utf-8"))
+    with app.app_context():
+        results = sync_directory(folder)
+        assert results == [(str(folder / "demo.toml"), "demo-mot-cua", "skipped (dev_only)")]
+        assert store_clients.find("demo-mot-cua") is None
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config", "x.toml", "dev"], "writes its own config"),
+        (["dev", "--host", "0.0.0.0"], "loopback only"),  # noqa: S104
+    ],
+)
+def test_dev_refuses_a_config_file_and_public_addresses(tmp_path, args, message):
+    result = subprocess.run(
+        ["idp", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
+    )
+    assert result.returncode != 0 and message in result.stderr

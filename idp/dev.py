@@ -157,6 +157,22 @@ def prepare(instance: Path, where: DevAddresses, env: dict[str, str]) -> Path:
     return config_path
 
 
+def busy_ports(where: DevAddresses) -> list[int]:
+    """The ports that something else already listens on (checked before starting anything)."""
+    import socket
+
+    busy = []
+    family = socket.AF_INET6 if ":" in where.host else socket.AF_INET
+    for port in (where.hub_port, where.mock_port, where.demo_port):
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((where.host, port))
+            except OSError:
+                busy.append(port)
+    return busy
+
+
 def _wait_ready(urls: list[str], processes: list[subprocess.Popen], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     pending = list(urls)
@@ -201,6 +217,14 @@ def banner(where: DevAddresses, instance: Path) -> str:
 def run(instance: Path, where: DevAddresses, ready_timeout: float = 60.0) -> int:
     """Prepare, start the three processes, and supervise them until a signal or a crash."""
     instance = instance.resolve()
+    busy = busy_ports(where)
+    if busy or len({where.hub_port, where.mock_port, where.demo_port}) < 3:
+        taken = ", ".join(map(str, busy)) or "the same port twice"
+        print(
+            f"idp dev: {taken} in use; choose others with --port, --mock-port, --demo-port",
+            file=sys.stderr,
+        )
+        return 2
     env = {
         "IDP_MOCK_NATIONAL_SECRET": secrets.token_urlsafe(32),
         "IDP_DEMO_CLIENT_SECRET": secrets.token_urlsafe(32),

@@ -17,7 +17,8 @@ class HubApplication(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
+                self.cfg.set(key, value)
 
     def load(self):  # noqa: ANN201
         from . import create_app
@@ -43,5 +44,9 @@ def run(config: Config, config_path: str | None, host: str, port: int) -> None:
         "limit_request_line": 8190,
         "limit_request_field_size": 8190,
         "proc_name": "idp",
+        # gunicorn 27 opens a control socket at one fixed path per user; several hubs on one
+        # host (workers behind a balancer, `idp dev` beside a test run) would take it from each
+        # other, and the hub does not use it.
+        "control_socket_disable": True,
     }
     HubApplication(options, config_path).run()

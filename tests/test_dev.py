@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 
 import pytest
@@ -66,3 +67,20 @@ def test_dev_refuses_a_config_file_and_public_addresses(tmp_path, args, message)
         env={k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
     )
     assert result.returncode != 0 and message in result.stderr
+
+
+def test_dev_says_which_port_is_taken(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            ["idp", "dev", "--port", str(port), "--instance-dir", str(tmp_path / "i")],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
+        )
+    assert result.returncode == 2 and f"{port} in use" in result.stderr
+    assert not (tmp_path / "i").exists()  # nothing prepared, nothing started

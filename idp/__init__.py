@@ -35,7 +35,7 @@ def _secret_key(config: Config) -> str:
 
 def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN001
     """Build the hub for one configuration; `clock` replaces time.time in tests."""
-    from . import branding, i18n, oidc
+    from . import admin, branding, i18n, oidc
     from .accounts.views import bp as accounts_bp
     from .broker.account_links import bp as account_links_bp
     from .broker.first_login import bp as first_login_bp
@@ -111,6 +111,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     app.register_blueprint(account_bp)
     app.register_blueprint(accounts_bp)
     branding.init_app(app)
+    admin.init_app(app)
     init_error_handlers(app)
     init_security_headers(app)
 

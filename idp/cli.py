@@ -298,6 +298,35 @@ def clients_add(
             click.echo(f"client_secret: {secret}   (shown once; store it now)")
 
 
+@clients.command("add-service")
+@click.option("--name", required=True)
+@click.option("--scope", default="admin", show_default=True, help="Scopes it may ask for.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_ctx
+def clients_add_service(ctx: Context, name: str, scope: str, as_json: bool) -> None:
+    """Register an automation client (client_credentials grant, e.g. for the admin API)."""
+    from .admin import client_admin
+
+    with ctx.app().app_context():
+        checked = client_admin.check(
+            {
+                "name": name,
+                "grant_types": ["client_credentials"],
+                "redirect_uris": [],
+                "scope": scope,
+            }
+        )
+        if checked.errors:
+            raise click.ClickException(json.dumps(checked.errors, ensure_ascii=False))
+        client, secret = client_admin.create(checked.values, by="cli")
+        data = client_admin.to_json(client, secret)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        click.echo(f"client_id: {data['client_id']}")
+        click.echo(f"client_secret: {secret}   (shown once; store it now)")
+
+
 @clients.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx

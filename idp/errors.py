@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from authlib.integrations.flask_oauth2.errors import _HTTPException as AuthlibHTTPException
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -17,7 +18,15 @@ from .store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-JSON_PATHS = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known/")
+JSON_PATHS = (
+    "/token",
+    "/userinfo",
+    "/revoke",
+    "/introspect",
+    "/jwks",
+    "/.well-known/",
+    "/admin/api/",
+)
 
 
 class IdpError(Exception):
@@ -100,6 +109,8 @@ def init_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http(error: HTTPException):  # noqa: ANN202
+        if isinstance(error, AuthlibHTTPException):
+            return error  # Authlib's own RFC 6750 answer: JSON body and WWW-Authenticate
         if wants_json():
             code = "invalid_request" if error.code and error.code < 500 else "server_error"
             return _json_error(code, error.name, error.code or 500)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict, dataclass, field
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, grants
+from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.grants.util import create_half_hash, is_openid_scope
@@ -282,3 +283,31 @@ def encode_id_token(token: dict, request) -> str:  # noqa: ANN001
     requested = (getattr(source, "claims_request", None) or {}).get("id_token")
     claims.update(claims_mod.user_claims(request.user, token["scope"], client, requested))
     return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, claims, key.key, [alg])
+
+
+class HubClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §4.4, for automation such as the admin API: a confidential client registered
+    for this grant gets an access token for itself (no user, no refresh token), limited to the
+    scopes registered for it; asking for none gives all of them."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        allowed = set(scope_to_list(self.request.client.scope) or [])
+        requested = scope_to_list(self.request.payload.scope) or []
+        if not set(requested) <= allowed:
+            raise InvalidScopeError("The client may not ask for this scope.")
+
+    def create_token_response(self):  # noqa: ANN201
+        scope = self.request.payload.scope or self.request.client.scope
+        token = self.generate_token(
+            scope=list_to_scope(scope_to_list(scope)), include_refresh_token=False
+        )
+        self.save_token(token)
+        audit.record(
+            "client_credentials_token",
+            client_id=self.request.client.client_id,
+            scope=token["scope"],
+        )
+        return 200, token, self.TOKEN_RESPONSE_HEADER

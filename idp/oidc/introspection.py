@@ -23,7 +23,7 @@ class HubIntrospectionEndpoint(IntrospectionEndpoint):
         return token.client_id == client.client_id
 
     def create_introspection_payload(self, token: Token | None) -> dict:
-        if token is None or not token.user.active:
+        if token is None or not token.holder_active:
             return {"active": False}
         if token.presented_as == "refresh_token":
             if token.refresh_revoked or token.is_refresh_expired():
@@ -41,13 +41,15 @@ class HubIntrospectionEndpoint(IntrospectionEndpoint):
             "client_id": token.client_id,
             "token_type": "refresh_token" if token.presented_as == "refresh_token" else "Bearer",
             "scope": token.scope,
-            "sub": token.user.subject,
-            "username": token.user.username,
+            # A client-credentials token speaks for its client (RFC 7662 §2.2: sub is optional).
+            "sub": token.user.subject if token.user else token.client_id,
             "aud": token.client_id,
             "iss": current_app.config["IDP"].issuer,
             "iat": token.issued_at,
             "exp": exp or token.access_expires_at,
         }
+        if token.user:
+            payload["username"] = token.user.username
         for name in ("sid", "acr", "auth_time"):
             value = getattr(token, name)
             if value:

@@ -15,6 +15,7 @@ from ..store import clients, kv, tokens
 from .client_auth import PrivateKeyJwtAuth, safe_client_secret_basic
 from .grants import (
     HubAuthorizationCodeGrant,
+    HubClientCredentialsGrant,
     HubCodeChallenge,
     HubOpenIDCode,
     HubOpenIDRefresh,
@@ -65,7 +66,7 @@ class HubAuthorizationServer(AuthorizationServer):
             access_token=token["access_token"],
             refresh_token=token.get("refresh_token"),
             client_id=request.client.client_id,
-            user_id=request.user.id,
+            user_id=request.user.id if request.user is not None else None,
             scope=token.get("scope", ""),
             grant_id=grant_id,
             access_ttl=cfg.access_token_ttl,
@@ -110,6 +111,7 @@ def create_server(app: Flask) -> HubAuthorizationServer:
         HubAuthorizationCodeGrant, [HubCodeChallenge(required=True), HubOpenIDCode()]
     )
     server.register_grant(HubRefreshTokenGrant, [HubOpenIDRefresh()])
+    server.register_grant(HubClientCredentialsGrant)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJwtAuth())
     server.register_client_auth_method("client_secret_basic", safe_client_secret_basic)
     server.register_extension(HubIssuerParameter())

@@ -21,7 +21,8 @@ class HubBearerTokenValidator(BearerTokenValidator):
 
     def validate_token(self, token, scopes, request):  # noqa: ANN001, ANN201
         super().validate_token(token, scopes, request)
-        if not token.user.active or token.get_client() is None:
+        # A client-credentials token has no user whose claims could be given.
+        if token.user is None or not token.user.active or token.get_client() is None:
             raise InvalidTokenError(realm=self.realm)
 
 

@@ -46,6 +46,8 @@ def unlinked_accounts() -> list[User]:
 
 
 def unlink(user: User, link_id: int) -> FederatedIdentity | None:
+    if not 0 < link_id < 2**31:  # the column is a 32-bit integer
+        return None
     row = db.session.get(FederatedIdentity, link_id)
     if row is None or row.user_id != user.id:
         return None

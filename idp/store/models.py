@@ -183,7 +183,8 @@ class Token(db.Model, TokenMixin):
     access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     client_id: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # None for a client-credentials token: the client acts for itself (the admin API).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(String(500), default="")
     grant_id: Mapped[str] = mapped_column(String(64))
     sid: Mapped[str | None] = mapped_column(String(64))
@@ -199,7 +200,7 @@ class Token(db.Model, TokenMixin):
     # Why the refresh token stopped working: "rotated" (reuse then means theft) or "revoked".
     refresh_revoked_reason: Mapped[str | None] = mapped_column(String(16))
 
-    user: Mapped[User] = relationship(lazy="joined")
+    user: Mapped[User | None] = relationship(lazy="joined")
     # Set by lookups: which of the two values the caller presented ("access_token"/"refresh_token").
     presented_as = None
 
@@ -221,8 +222,16 @@ class Token(db.Model, TokenMixin):
     def is_revoked(self) -> bool:
         return self.access_revoked
 
-    def get_user(self) -> User:
+    def get_user(self) -> User | None:
         return self.user
+
+    @property
+    def holder_active(self) -> bool:
+        """Whether whoever the token speaks for may still use it: its user, or for a
+        client-credentials token, its (enabled) client."""
+        if self.user_id is None:
+            return self.get_client() is not None
+        return self.user is not None and self.user.active
 
     def get_client(self) -> Client:
         from . import clients

@@ -15,7 +15,7 @@ def save(
     access_token: str,
     refresh_token: str | None,
     client_id: str,
-    user_id: int,
+    user_id: int | None,
     scope: str,
     grant_id: str,
     access_ttl: int,

@@ -280,7 +280,8 @@ def test_expired_refresh_token_is_refused(hub, clock, app):
     "data, error",
     [
         ({"grant_type": "password", "username": "u", "password": "p"}, "unsupported_grant_type"),
-        ({"grant_type": "client_credentials"}, "unsupported_grant_type"),
+        # supported for automation clients only (the admin API); a departmental system is refused
+        ({"grant_type": "client_credentials"}, "unauthorized_client"),
         ({}, "unsupported_grant_type"),
         ({"grant_type": "authorization_code"}, "invalid_request"),
         ({"grant_type": "authorization_code", "code": "x" * 5000}, "invalid_grant"),

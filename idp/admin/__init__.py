@@ -8,6 +8,8 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from .. import csrf
     from .api import bp as api_bp
+    from .console import bp as console_bp
 
+    app.register_blueprint(console_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # bearer tokens, no cookies

@@ -7,6 +7,7 @@ revokes its tokens. Every change is audited with who made it.
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -129,7 +130,7 @@ def detail(user: User) -> dict:
 def lock(user: User, by: str) -> int:
     """Lock an activated account; returns how many sessions ended."""
     if not user.activated_at:
-        raise UserAdminError("the account is not activated yet")
+        raise UserAdminError(_l("The account is not activated yet."))
     if not user.active:
         return 0
     user.active = False
@@ -142,7 +143,7 @@ def lock(user: User, by: str) -> int:
 
 def unlock(user: User, by: str) -> None:
     if not user.activated_at:
-        raise UserAdminError("the account is not activated yet; resend the activation email")
+        raise UserAdminError(_l("The account is not activated yet; resend the activation email."))
     if user.active:
         return
     user.active = True
@@ -151,7 +152,7 @@ def unlock(user: User, by: str) -> None:
     except IntegrityError as exc:
         db.session.rollback()
         raise UserAdminError(
-            "another active account now has this identity number or tax code"
+            _l("Another active account now has this identity number or tax code.")
         ) from exc
     audit.record("user_unlocked", user=user, by=by, commit=False)
     db.session.commit()
@@ -176,9 +177,9 @@ def end_sessions(user: User, by: str) -> int:
 
 def resend_activation(user: User, by: str) -> None:
     if user.activated_at:
-        raise UserAdminError("the account is already activated")
+        raise UserAdminError(_l("The account is already activated."))
     if not user.email:
-        raise UserAdminError("the account has no email address")
+        raise UserAdminError(_l("The account has no email address."))
     registration.send_activation(user)
     audit.record("activation_resent", user=user, by=by)
 
@@ -188,7 +189,7 @@ def remove_link(user: User, link_id: int, by: str) -> FederatedIdentity:
     remove the last way in: the citizen can still reset the password by email."""
     row = federation.unlink(user, link_id)
     if row is None:
-        raise UserAdminError("no such link on this account")
+        raise UserAdminError(_l("No such link on this account."))
     audit.record(
         "federated_link_removed", user=user, by=by, connector=row.connector, subject=row.subject
     )

@@ -1,0 +1,373 @@
+"""The admin console under /admin, and the counter staff's account lookup under /staff/users.
+
+Admins sign in through the hub itself; the console also needs a second factor in the current
+session (an admin with a password-only session is sent to confirm with a code first). Every
+form carries the CSRF token; every change goes through client_admin / user_admin, which audit
+it with the admin's username (the audit record adds when and from which IP).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import lazy_gettext as _l
+
+from ..login import sessions, totp
+from ..login.account import ActionForm
+from ..oidc.claims import SUPPORTED_SCOPES
+from ..store import clients as store_clients
+from ..store import users as store_users
+from . import audit_log, client_admin, statistics, user_admin
+
+bp = Blueprint("admin", __name__)
+PAGE = 50
+
+
+def _signed_in_user():  # noqa: ANN202
+    session = sessions.current()
+    user = store_users.by_id(session.user_id) if session else None
+    if session is None or user is None or not user.active:
+        return None, None
+    return session, user
+
+
+def role_page(*roles: str, second_factor: bool):  # noqa: ANN201
+    """Only for users with one of `roles`; with `second_factor`, only in a session that used
+    one. POSTs must carry the CSRF token."""
+
+    def decorate(view):  # noqa: ANN001, ANN202
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):  # noqa: ANN202
+            session, user = _signed_in_user()
+            if user is None:
+                return redirect(url_for("login.hub_login", next=request.full_path.rstrip("?")))
+            if not set(roles) & set(user.roles or []):
+                abort(403)
+            if second_factor and "mfa" not in (session.amr or []):
+                has_factor = user.phone_verified or totp.enrolment(user) is not None
+                if request.method == "GET" and has_factor:
+                    return redirect(
+                        url_for(
+                            "authenticators.confirm_it_is_you",
+                            next=request.full_path.rstrip("?"),
+                        )
+                    )
+                return render_template("admin/needs_second_factor.html"), 403
+            if request.method == "POST" and not ActionForm().validate_on_submit():
+                abort(400)
+            g.admin_user = user
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+admin_page = role_page("admin", second_factor=True)
+staff_page = role_page("staff", "admin", second_factor=False)
+
+
+def by() -> str:
+    return g.admin_user.username
+
+
+def _offset() -> int:
+    try:
+        return max(0, min(int(request.args.get("page", "1")) - 1, 10**6)) * PAGE
+    except ValueError:
+        return 0
+
+
+# Dashboard --------------------------------------------------------------------------------
+
+
+@bp.get("/admin")
+@admin_page
+def dashboard():  # noqa: ANN201
+    figures = statistics.figures()
+    charts = {
+        "by_method": statistics.bar_chart(figures.by_method, _l("Sign-ins by method, 30 days")),
+        "by_client": statistics.bar_chart(
+            [(_client_name(cid), n) for cid, n in figures.by_client],
+            _l("Sign-ins by client system, 30 days"),
+        ),
+        "per_day": statistics.bar_chart(
+            figures.sign_ins_per_day, _l("Sign-ins per day"), vertical=True
+        ),
+        "registrations": statistics.bar_chart(
+            figures.registrations_per_day, _l("New accounts per day"), vertical=True
+        ),
+    }
+    return render_template("admin/dashboard.html", figures=figures, charts=charts)
+
+
+def _client_name(client_id: str) -> str:
+    client = store_clients.find(client_id)
+    return client.name if client else client_id
+
+
+# Client systems ---------------------------------------------------------------------------
+
+
+def _client_form_values(form) -> dict:  # noqa: ANN001
+    """The console form as the fields client_admin.check takes."""
+
+    def lines(name: str) -> list[str]:
+        return [line.strip() for line in form.get(name, "").splitlines() if line.strip()]
+
+    scopes = [s for s in form.getlist("scope") if s in SUPPORTED_SCOPES]
+    if "openid" not in scopes:
+        scopes.insert(0, "openid")
+    return {
+        "name": form.get("name", ""),
+        "description": form.get("description", ""),
+        "redirect_uris": lines("redirect_uris"),
+        "post_logout_redirect_uris": lines("post_logout_redirect_uris"),
+        "backchannel_logout_uri": form.get("backchannel_logout_uri", "").strip() or None,
+        "frontchannel_logout_uri": form.get("frontchannel_logout_uri", "").strip() or None,
+        "token_endpoint_auth_method": form.get("token_endpoint_auth_method", ""),
+        "jwks_uri": form.get("jwks_uri", "").strip() or None,
+        "scope": " ".join(scopes),
+        "first_party": form.get("first_party") == "on",
+        "require_mfa": form.get("require_mfa") == "on",
+        "min_acr": form.get("min_acr", "").strip() or None,
+    }
+
+
+def _client_form(client=None, values=None, errors=None, status=200):  # noqa: ANN001, ANN202
+    values = values or (client_admin.to_json(client) if client else {"scope": "openid profile"})
+    return render_template(
+        "admin/client_form.html",
+        client=client,
+        values=values,
+        errors=errors or {},
+        scopes=SUPPORTED_SCOPES,
+        auth_methods=client_admin.AUTH_METHODS,
+        form=ActionForm(),
+    ), status
+
+
+@bp.get("/admin/clients")
+@admin_page
+def clients_list():  # noqa: ANN201
+    query = request.args.get("q", "")[:200]
+    rows, total = client_admin.search(query, PAGE, _offset())
+    return render_template(
+        "admin/clients.html", clients=rows, total=total, q=query, form=ActionForm()
+    )
+
+
+@bp.route("/admin/clients/new", methods=["GET", "POST"])
+@admin_page
+def client_new():  # noqa: ANN201
+    if request.method == "GET":
+        return _client_form()
+    values = _client_form_values(request.form)
+    checked = client_admin.check(values)
+    if checked.errors:
+        return _client_form(values=values, errors=checked.errors, status=400)
+    client, secret = client_admin.create(checked.values, by())
+    return render_template("admin/client_secret.html", client=client, secret=secret)
+
+
+def _client_or_404(client_id: str):  # noqa: ANN202
+    client = store_clients.find(client_id) if len(client_id) <= 64 else None
+    if client is None:
+        abort(404)
+    return client
+
+
+@bp.route("/admin/clients/<client_id>", methods=["GET", "POST"])
+@admin_page
+def client_edit(client_id: str):  # noqa: ANN201
+    client = _client_or_404(client_id)
+    if request.method == "GET":
+        return _client_form(client)
+    values = _client_form_values(request.form)
+    checked = client_admin.check(values, existing=client)
+    if checked.errors:
+        return _client_form(client, values={**values, "client_id": client_id},
+                            errors=checked.errors, status=400)  # fmt: skip
+    _, secret = client_admin.update(client, checked.values, by())
+    if secret:
+        return render_template("admin/client_secret.html", client=client, secret=secret)
+    flash(_l("Saved."))
+    return redirect(url_for("admin.client_edit", client_id=client_id))
+
+
+@bp.post("/admin/clients/<client_id>/<action>")
+@admin_page
+def client_action(client_id: str, action: str):  # noqa: ANN201
+    client = _client_or_404(client_id)
+    if action == "secret":
+        try:
+            secret = client_admin.rotate_secret(client, by())
+        except ValueError:
+            flash(_l("This client authenticates without a secret."))
+            return redirect(url_for("admin.client_edit", client_id=client_id))
+        return render_template("admin/client_secret.html", client=client, secret=secret)
+    if action in ("disable", "enable"):
+        client_admin.set_disabled(client, action == "disable", by())
+        flash(_l("Disabled.") if action == "disable" else _l("Enabled."))
+        return redirect(url_for("admin.client_edit", client_id=client_id))
+    if action == "delete":
+        if request.form.get("confirm") != client.client_id:
+            flash(_l("Type the client_id to confirm the deletion."))
+            return redirect(url_for("admin.client_edit", client_id=client_id))
+        client_admin.delete(client, by())
+        flash(_l("Deleted."))
+        return redirect(url_for("admin.clients_list"))
+    abort(404)
+
+
+# Accounts ---------------------------------------------------------------------------------
+
+
+def _user_or_404(sub: str):  # noqa: ANN202
+    user = user_admin.by_subject(sub)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.get("/admin/users")
+@admin_page
+def users_list():  # noqa: ANN201
+    query = request.args.get("q", "")[:200]
+    rows, total = user_admin.search(query, PAGE, _offset()) if query else ([], 0)
+    return render_template(
+        "admin/users.html", users=rows, total=total, q=query, status=user_admin.status,
+        staff_view=False,
+    )  # fmt: skip
+
+
+@bp.get("/admin/users/<sub>")
+@admin_page
+def user_view(sub: str):  # noqa: ANN201
+    user = _user_or_404(sub)
+    return render_template(
+        "admin/user.html",
+        user=user,
+        detail=user_admin.detail(user),
+        events=user_admin.recent_events(user),
+        local_time=audit_log.local_time,
+        form=ActionForm(),
+        staff_view=False,
+    )
+
+
+@bp.post("/admin/users/<sub>/<action>")
+@admin_page
+def user_action(sub: str, action: str):  # noqa: ANN201
+    user = _user_or_404(sub)
+    actions = {
+        "lock": (user_admin.lock, _l("The account is locked and its sessions ended.")),
+        "unlock": (user_admin.unlock, _l("The account is unlocked.")),
+        "end-sessions": (user_admin.end_sessions, _l("Every session of the account ended.")),
+        "resend-activation": (user_admin.resend_activation, _l("A new activation email is sent.")),
+    }
+    if action not in actions:
+        abort(404)
+    operation, done = actions[action]
+    try:
+        operation(user, by())
+        flash(done)
+    except user_admin.UserAdminError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.user_view", sub=sub))
+
+
+@bp.post("/admin/users/<sub>/links/<int:link_id>/remove")
+@admin_page
+def user_remove_link(sub: str, link_id: int):  # noqa: ANN201
+    user = _user_or_404(sub)
+    try:
+        user_admin.remove_link(user, link_id, by())
+        flash(_l("The link is removed."))
+    except user_admin.UserAdminError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.user_view", sub=sub))
+
+
+# Audit log --------------------------------------------------------------------------------
+
+
+@bp.get("/admin/audit")
+@admin_page
+def audit():  # noqa: ANN201
+    flt, errors = audit_log.AuditFilter.from_args(request.args)
+    rows = audit_log.page(flt, PAGE, _offset()) if not errors else []
+    return render_template(
+        "admin/audit.html",
+        rows=rows,
+        args=request.args,
+        errors=errors,
+        events=audit_log.event_names(),
+        local_time=audit_log.local_time,
+    ), (400 if errors else 200)
+
+
+@bp.get("/admin/audit.csv")
+@admin_page
+def audit_csv():  # noqa: ANN201
+    flt, errors = audit_log.AuditFilter.from_args(request.args)
+    if errors:
+        abort(400)
+    response = Response(
+        stream_with_context(audit_log.csv_rows(flt)), mimetype="text/csv; charset=utf-8"
+    )
+    response.headers["Content-Disposition"] = 'attachment; filename="audit.csv"'
+    return response
+
+
+# Counter staff ----------------------------------------------------------------------------
+
+
+@bp.get("/staff/users")
+@staff_page
+def staff_users():  # noqa: ANN201
+    query = request.args.get("q", "")[:200]
+    rows, total = user_admin.search(query, PAGE, _offset()) if query else ([], 0)
+    return render_template(
+        "admin/users.html", users=rows, total=total, q=query, status=user_admin.status,
+        staff_view=True,
+    )  # fmt: skip
+
+
+@bp.get("/staff/users/<sub>")
+@staff_page
+def staff_user(sub: str):  # noqa: ANN201
+    user = _user_or_404(sub)
+    return render_template(
+        "admin/user.html",
+        user=user,
+        detail=user_admin.detail(user),
+        events=[],
+        local_time=audit_log.local_time,
+        form=ActionForm(),
+        staff_view=True,
+    )
+
+
+@bp.post("/staff/users/<sub>/resend-activation")
+@staff_page
+def staff_resend_activation(sub: str):  # noqa: ANN201
+    user = _user_or_404(sub)
+    try:
+        user_admin.resend_activation(user, by())
+        flash(_l("A new activation email is sent."))
+    except user_admin.UserAdminError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.staff_user", sub=sub))

@@ -281,6 +281,11 @@ class ConnectorConfig:
     fetch_userinfo: bool = option(True, "Read the userinfo endpoint after the token exchange.")
     timeout: float = option(10.0, "Seconds to wait for the upstream's back-end answers.")
     account_type_claim: str = option("LoaiTaiKhoan", "Claim that says the kind of account.")
+    login_kind_claim: str = option(
+        "LoaiXacThuc",
+        "Claim that says how the person signed in upstream (dvcqg, vneid, vnpost); the admin "
+        "statistics count sign-ins by it. Empty: not read.",
+    )
     account_types: dict = field(
         default_factory=lambda: {"1": "citizen", "2": "organization", "3": "organization"},
         metadata={"doc": "Value of account_type_claim → citizen or organization."},

@@ -36,6 +36,7 @@ class DemoAccount:
     phone: str
     national_id: str
     what_for: str
+    roles: tuple[str, ...] = ()
 
 
 DEMO_ACCOUNTS = (
@@ -54,6 +55,15 @@ DEMO_ACCOUNTS = (
         "0912345678",
         "001090000001",
         "same CCCD as the mock portal's Nguyễn Văn An: link it at his first national login",
+    ),
+    DemoAccount(
+        "quantri01",
+        "Phạm Quản Trị",
+        "quantri@example.vn",
+        "0909000001",
+        "001080000099",
+        "admin: /admin on the hub, confirmed with an SMS code from the outbox",
+        roles=("admin",),
     ),
 )
 
@@ -144,6 +154,7 @@ def prepare(instance: Path, where: DevAddresses, env: dict[str, str]) -> Path:
                     national_id=account.national_id,
                     phone_verified=True,
                     email_verified=True,
+                    roles=list(account.roles),
                 )
                 audit.record("user_created", user=user, by="idp dev")
         data = load_file(DEMO_CLIENT_FILE)
@@ -197,7 +208,7 @@ def banner(where: DevAddresses, instance: Path) -> str:
         "",
         "The provincial sign-in hub is running (development only):",
         f"  demo client system   {where.demo}/      <- start here: 'Đăng nhập'",
-        f"  sign-in hub          {where.hub}/",
+        f"  sign-in hub          {where.hub}/   (admin console: {where.hub}/admin)",
         f"  mock national portal {where.mock}/.well-known/openid-configuration",
         "",
         f"Local demo accounts (password {DEMO_PASSWORD}):",

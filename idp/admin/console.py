@@ -14,6 +14,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -22,6 +23,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from ..login import sessions, totp
@@ -98,7 +100,10 @@ def _offset() -> int:
 def dashboard():  # noqa: ANN201
     figures = statistics.figures()
     charts = {
-        "by_method": statistics.bar_chart(figures.by_method, _l("Sign-ins by method, 30 days")),
+        "by_method": statistics.bar_chart(
+            [(_method_name(m), n) for m, n in figures.by_method],
+            _l("Sign-ins by method, 30 days"),
+        ),
         "by_client": statistics.bar_chart(
             [(_client_name(cid), n) for cid, n in figures.by_client],
             _l("Sign-ins by client system, 30 days"),
@@ -111,6 +116,23 @@ def dashboard():  # noqa: ANN201
         ),
     }
     return render_template("admin/dashboard.html", figures=figures, charts=charts)
+
+
+def _method_name(label: str) -> str:
+    """local, or the connector's label for national:<connector>[/<kind>]."""
+    if label == "local":
+        return str(_l("Account of the hub (password)"))
+    if label.startswith("national:"):
+        name, _, kind = label[len("national:") :].partition("/")
+        connector = current_app.config["IDP"].connectors.get(name)
+        english = str(get_locale()) == "en"
+        shown = (
+            ((connector.label_en if english else "") or connector.label_vi or name)
+            if connector
+            else name
+        )
+        return f"{shown} ({kind})" if kind else shown
+    return label
 
 
 def _client_name(client_id: str) -> str:

@@ -151,7 +151,9 @@ def bar_chart(rows: list[tuple[str, int]], title: str, *, vertical: bool = False
                 f'<text x="{256 + w:.1f}" y="{y + 17}" font-size="13" fill="#1a1a1a">{value}</text>'
             )
     # Every piece of text in it went through html.escape above.
+    left = 24 if vertical else 0  # room for the first day's label
     return Markup(  # noqa: S704
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{safe_title}" '
+        f'<svg class="chart" viewBox="{-left} 0 {width + left} {height}" role="img" '
+        f'aria-label="{safe_title}" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{safe_title}</title>{"".join(parts)}</svg>'
     )

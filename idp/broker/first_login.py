@@ -40,8 +40,14 @@ def _sign_in(iid: str, ix: dict, client, user: User, identity: UpstreamIdentity)
         "id_token": identity.id_token,
     }
     return flow.complete_login(
-        iid, ix, client, user, NATIONAL_AMR, acr, f"national:{identity.connector}", upstream
+        iid, ix, client, user, NATIONAL_AMR, acr, _method(identity), upstream
     )
+
+
+def _method(identity: UpstreamIdentity) -> str:
+    """national:<connector>, with how they signed in there when the upstream says it."""
+    base = f"national:{identity.connector}"
+    return f"{base}/{identity.login_kind}" if identity.login_kind else base
 
 
 def _key_column(identity: UpstreamIdentity):  # noqa: ANN202

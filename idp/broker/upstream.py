@@ -14,6 +14,7 @@ import base64
 import hashlib
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -61,6 +62,7 @@ class UpstreamIdentity:
     upstream_sub: str = ""
     upstream_sid: str | None = None
     id_token: str = ""
+    login_kind: str | None = None  # how they signed in upstream (e.g. vneid), for statistics
 
 
 @dataclass
@@ -388,7 +390,15 @@ class Connector:
             upstream_sub=id_claims.get("sub", ""),
             upstream_sid=id_claims.get("sid") if isinstance(id_claims.get("sid"), str) else None,
             id_token=id_token,
+            login_kind=_login_kind(raw.get(c.login_kind_claim) if c.login_kind_claim else None),
         )
+
+
+def _login_kind(value: object) -> str | None:
+    """A short code or nothing: the value ends up in audit records and statistics labels."""
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,32}", value):
+        return value.lower()
+    return None
 
 
 def _validate(claims: dict, issuer: str, **options: dict) -> None:

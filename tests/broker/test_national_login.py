@@ -385,3 +385,23 @@ def test_signing_out_at_the_hub_signs_out_at_the_portal_too(hub, app, client):
     done = hub.web.get(location[len(ISSUER) :])
     assert done.status_code == 200 and "đã đăng xuất" in done.get_data(as_text=True).lower()
     assert hub.web.get(location[len(ISSUER) :]).status_code == 200  # used state: just the page
+
+
+def test_sign_ins_record_how_the_person_signed_in_at_the_portal(hub, app, client):
+    """The admin statistics count national sign-ins per kind (VNeID, portal account…)."""
+    from idp.admin import statistics
+    from idp.store.models import AuditEvent
+
+    client_id, secret = client
+    signed_in_as_new_citizen(hub, client_id, secret)  # through VNeID
+    hub.web = app.test_client()
+    hub.id_token_after(national(hub, client_id, "an", account_type="dvcqg"), client_id, secret)
+    with app.app_context():
+        methods = db.session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.event == "login_success")
+        ).all()
+        assert [m["method"] for m in methods] == ["national:dvcqg/vneid", "national:dvcqg/dvcqg"]
+        assert dict(statistics.figures().by_method) == {
+            "national:dvcqg/vneid": 1,
+            "national:dvcqg/dvcqg": 1,
+        }

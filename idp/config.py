@@ -354,6 +354,28 @@ CONNECTORS_EXAMPLE = """
 
 
 @dataclass(frozen=True)
+class RegistrationConfig:
+    """Dynamic client registration (RFC 7591) and management (RFC 7592) at /oauth/register.
+    Off by default; registering needs the initial access token."""
+
+    enabled: bool = option(False, "Open /oauth/register to systems holding the initial token.")
+    initial_access_token_env: str = option(
+        "IDP_REGISTRATION_TOKEN",
+        "Environment variable holding the initial access token (at least 32 characters) that "
+        "a system sends as a bearer token to register.",
+    )
+    allow_private_uris: bool = option(
+        False,
+        "Accept URIs that point at loopback or private addresses. Keep false: otherwise a "
+        "registered back-channel or JWKS URI makes the hub reach into the internal network.",
+    )
+    max_scope: str = option(
+        "openid profile email phone address",
+        "The scopes a dynamically registered system may ask for (national_id is not included).",
+    )
+
+
+@dataclass(frozen=True)
 class DatabaseConfig:
     """Connection pool for PostgreSQL (ignored for SQLite)."""
 
@@ -416,6 +438,9 @@ class Config:
     sms: SmsConfig = field(default_factory=SmsConfig, metadata={"doc": ""})
     otp: OtpConfig = field(default_factory=OtpConfig, metadata={"doc": ""})
     database: DatabaseConfig = field(default_factory=DatabaseConfig, metadata={"doc": ""})
+    registration: RegistrationConfig = field(
+        default_factory=RegistrationConfig, metadata={"doc": ""}
+    )
     connectors: dict = field(
         default_factory=dict,
         metadata={"doc": "Upstream providers by name: see [connectors.NAME] at the end."},

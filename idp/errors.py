@@ -26,6 +26,7 @@ JSON_PATHS = (
     "/jwks",
     "/.well-known/",
     "/admin/api/",
+    "/oauth/",
 )
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import authorize, backchannel, discovery, end_session, jwks, token  # noqa: F401 - modules add routes
+from . import (  # noqa: F401 - modules add routes
+    authorize,
+    backchannel,
+    discovery,
+    end_session,
+    jwks,
+    registration,
+    token,
+)
 from .blueprint import bp
 from .server import create_server
 

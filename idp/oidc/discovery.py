@@ -50,6 +50,11 @@ def provider_metadata() -> dict:
         "ui_locales_supported": ["vi", "en"],
         "claims_locales_supported": ["vi"],
         "authorization_response_iss_parameter_supported": True,
+        **(
+            {"registration_endpoint": f"{issuer}/oauth/register"}
+            if config.registration.enabled
+            else {}
+        ),
     }
 
 

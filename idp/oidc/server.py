@@ -124,4 +124,7 @@ def create_server(app: Flask) -> HubAuthorizationServer:
     server.register_endpoint(HubIntrospectionEndpoint)
     server.register_endpoint(create_userinfo_endpoint())
     server.register_endpoint(HubEndSessionEndpoint)
+    from . import registration
+
+    registration.init_app(server)
     return server

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from flask import Blueprint, Flask, Response, current_app, send_file, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, send_file, url_for
 
 bp = Blueprint("branding", __name__)
 DEFAULT_EMBLEM = Path(__file__).parent / "static" / "emblem.svg"
@@ -37,6 +37,26 @@ def logo() -> Response:
     configured = current_app.config["IDP"].ui.logo_file
     path = Path(configured) if configured else DEFAULT_EMBLEM
     response = send_file(path.resolve(), max_age=86400)
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@bp.get("/clients/<client_id>/logo")
+def client_logo(client_id: str) -> Response:
+    """A client system's PNG logo, shown beside its name on the sign-in page."""
+    from sqlalchemy import select
+
+    from .store.db import db
+    from .store.models import Client
+
+    if len(client_id) > 64:
+        abort(404)
+    data = db.session.scalar(
+        select(Client.logo_png).where(Client.client_id == client_id, Client.disabled.is_(False))
+    )
+    if not data:
+        abort(404)
+    response = Response(data, mimetype="image/png")
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
 

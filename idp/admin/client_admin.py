@@ -8,6 +8,7 @@ the console can show it beside the field and the API can return it as JSON.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete as sql_delete
@@ -256,3 +257,33 @@ def delete(client: Client, by: str) -> None:
     audit.record("client_deleted", client_id=client_id, by=by, commit=False)
     db.session.commit()
     clients.forget(client_id)
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_LOGO_BYTES = 48 * 1024
+
+
+def set_logo(client: Client, data: bytes, by: str) -> str | None:
+    """Store a PNG logo; returns why it was refused, or None. PNG only: an SVG would be a
+    script-capable document on the hub's own origin."""
+    if not data.startswith(PNG_MAGIC) or len(data) < 33 or data[12:16] != b"IHDR":
+        return "PNG only"
+    if len(data) > MAX_LOGO_BYTES:
+        return f"at most {MAX_LOGO_BYTES // 1024} KiB"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not (16 <= width <= 1024 and 16 <= height <= 1024):
+        return "between 16 and 1024 pixels wide and high"
+    client.logo_png = data
+    client.logo_version = int(time.time() * 1000)
+    audit.record("client_logo_set", client_id=client.client_id, by=by, commit=False)
+    db.session.commit()
+    clients.forget(client.client_id)
+    return None
+
+
+def remove_logo(client: Client, by: str) -> None:
+    client.logo_png = None
+    client.logo_version = None
+    audit.record("client_logo_removed", client_id=client.client_id, by=by, commit=False)
+    db.session.commit()
+    clients.forget(client.client_id)

@@ -244,6 +244,20 @@ def client_action(client_id: str, action: str):  # noqa: ANN201
         client_admin.set_disabled(client, action == "disable", by())
         flash(_l("Disabled.") if action == "disable" else _l("Enabled."))
         return redirect(url_for("admin.client_edit", client_id=client_id))
+    if action == "logo":
+        upload = request.files.get("logo")
+        problem = client_admin.set_logo(client, upload.read(64 * 1024) if upload else b"", by())
+        flash(
+            _l("The logo is saved.")
+            if problem is None
+            else _l("The logo must be a PNG image of at most 48 KiB, 16 to 1024 pixels a side."),
+            "error" if problem else "message",
+        )
+        return redirect(url_for("admin.client_edit", client_id=client_id))
+    if action == "remove-logo":
+        client_admin.remove_logo(client, by())
+        flash(_l("The logo is removed."))
+        return redirect(url_for("admin.client_edit", client_id=client_id))
     if action == "delete":
         if request.form.get("confirm") != client.client_id:
             flash(_l("Type the client_id to confirm the deletion."))

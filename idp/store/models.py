@@ -20,11 +20,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from ..security import sha256_hex
 from .db import db
@@ -125,6 +126,10 @@ class Client(db.Model, ClientMixin):
     source: Mapped[str] = mapped_column(String(16), default="cli")
     # SHA-256 of the RFC 7592 registration access token of a dynamically registered client.
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # The system's logo (PNG) shown on the sign-in page; deferred, so client lookups on the
+    # token path never load it. logo_version (upload time) names the image for caching.
+    logo_png: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    logo_version: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger, default=_now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=_now, onupdate=_now)
 

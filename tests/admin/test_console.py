@@ -262,3 +262,38 @@ def test_statistics_on_a_seeded_database(hub, admin, clock):
     with hub.app.app_context():
         later = statistics.figures()
     assert later.online_now == 0 and later.sign_ins_total == 4
+
+
+def png(width: int = 64, height: int = 64, size: int = 100) -> bytes:
+    header = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR"
+    body = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x06\x00\x00\x00"
+    return (header + body).ljust(size, b"\x00")
+
+
+def test_a_client_logo_is_served_by_the_hub_on_its_sign_in_page(hub, admin):
+    import io
+
+    client_id, _ = hub.add_client(name="Hệ thống Tư pháp")
+    token = csrf(admin)
+
+    def upload(data: bytes, name: str = "logo.png"):
+        return admin.post(
+            f"/admin/clients/{client_id}/logo",
+            data={"csrf_token": token, "logo": (io.BytesIO(data), name)},
+            content_type="multipart/form-data",
+        )
+
+    for bad in (b"<svg onload='alert(1)'/>", png(size=49 * 1024), png(width=4000)):
+        upload(bad)
+        with hub.app.app_context():
+            assert store_clients.find(client_id).logo_version is None
+    upload(png())
+    hub.web = hub.app.test_client()
+    page = hub.web.get(hub.login_url(client_id)).get_data(as_text=True)
+    src = re.search(r'<img class="client-logo" src="([^"]+)"', page).group(1)
+    served = hub.web.get(src)
+    assert served.mimetype == "image/png" and served.data == png()
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    admin.post(f"/admin/clients/{client_id}/remove-logo", data={"csrf_token": token})
+    assert hub.web.get(src).status_code == 404
+    assert [e.event for e in audit_events(hub, "client_logo_set")] == ["client_logo_set"]

@@ -100,6 +100,16 @@ def _offset() -> int:
 def dashboard():  # noqa: ANN201
     figures = statistics.figures()
     charts = {
+        "totals": statistics.bar_chart(
+            [
+                (str(_l("online now")), figures.online_now),
+                (str(_l("sign-ins today")), figures.sign_ins_today),
+                (str(_l("sign-ins this week")), figures.sign_ins_week),
+                (str(_l("sign-ins this month")), figures.sign_ins_month),
+                (str(_l("sign-ins in total")), figures.sign_ins_total),
+            ],
+            _l("Sign-ins"),
+        ),
         "by_method": statistics.bar_chart(
             [(_method_name(m), n) for m, n in figures.by_method],
             _l("Sign-ins by method, 30 days"),

@@ -26,7 +26,7 @@ def test_admin_signs_in_with_a_code_and_registers_a_client(page: Page, dev_stack
     page.click("form:has(#code) button[type=submit]")
     page.wait_for_url(dev_stack.hub + "/admin")
     expect(page.locator("h1")).to_have_text("Quản trị")
-    expect(page.locator("svg.chart")).to_have_count(4)
+    expect(page.locator("svg.chart")).to_have_count(5)
     save_screenshots(page, "admin-dashboard")
     assert serious_violations(page) == []
 

@@ -35,7 +35,7 @@ def _secret_key(config: Config) -> str:
 
 def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN001
     """Build the hub for one configuration; `clock` replaces time.time in tests."""
-    from . import admin, branding, i18n, oidc
+    from . import admin, branding, i18n, observability, oidc
     from .accounts.views import bp as accounts_bp
     from .broker.account_links import bp as account_links_bp
     from .broker.first_login import bp as first_login_bp
@@ -95,6 +95,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
         publish_window=config.tokens.id_token_ttl + 300,
     )
 
+    observability.init_app(app)
     init_input_guards(app)
     i18n.init_app(app)
     csrf.init_app(app)

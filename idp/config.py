@@ -7,6 +7,7 @@ from these classes (``idp config-example``) and a test checks that the committed
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -37,6 +38,15 @@ class ServerConfig:
     timeout: int = option(30, "Seconds before gunicorn restarts a silent worker.")
     trusted_proxies: int = option(
         0, "Number of reverse proxies in front of the hub whose X-Forwarded-* headers to trust."
+    )
+    log_format: str = option(
+        "json",
+        "json: one JSON object per log line, with the request id and an access line per "
+        "request (for log collectors); text: plain lines (development).",
+    )
+    metrics_allow: str = option(
+        "127.0.0.1/32, ::1/128",
+        "Comma-separated networks allowed to read /metrics (the Prometheus server's address).",
     )
 
 
@@ -590,6 +600,16 @@ def validate(config: Config) -> None:
         raise ConfigError("otp.max_tries must be at least 1 and otp.code_ttl at least 30 s")
     if config.mail.security not in ("starttls", "ssl", "none"):
         raise ConfigError("mail.security must be starttls, ssl or none")
+    if config.server.log_format not in ("json", "text"):
+        raise ConfigError("server.log_format must be json or text")
+    try:
+        [
+            ipaddress.ip_network(n.strip(), strict=False)
+            for n in config.server.metrics_allow.split(",")
+            if n.strip()
+        ]
+    except ValueError as exc:
+        raise ConfigError(f"server.metrics_allow: {exc}") from exc
     if config.server.workers < 1 or config.server.threads < 1:
         raise ConfigError("server.workers and server.threads must be at least 1")
     for name, connector in config.connectors.items():

@@ -106,6 +106,7 @@ instance_dir = {_toml_string(str(instance))}
 [server]
 host = "{where.host}"
 port = {where.hub_port}
+log_format = "text"
 
 [ui]
 province_name = "Tỉnh Demo"

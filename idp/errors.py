@@ -12,6 +12,7 @@ from authlib.integrations.flask_oauth2.errors import _HTTPException as AuthlibHT
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sqlalchemy_exc
 from werkzeug.exceptions import HTTPException
 
 from .store import StoreUnavailable
@@ -97,8 +98,21 @@ def init_error_handlers(app: Flask) -> None:
         )
 
     @app.errorhandler(StoreUnavailable)
-    def handle_store_down(error: StoreUnavailable):  # noqa: ANN202
-        log.error("short-lived store unavailable: %s", error)
+    @app.errorhandler(sqlalchemy_exc.OperationalError)
+    @app.errorhandler(sqlalchemy_exc.InterfaceError)
+    @app.errorhandler(sqlalchemy_exc.TimeoutError)
+    def handle_store_down(error: Exception):  # noqa: ANN202
+        """Redis or the database is unreachable: 503, no trace, nothing half-written (the
+        session is rolled back), and the next request tries again."""
+        if not isinstance(error, StoreUnavailable):
+            from .store.db import db
+
+            try:
+                db.session.rollback()
+            except Exception:  # noqa: BLE001, S110 - the connection is already gone
+                pass
+        log.error("%s unavailable: %s", "database" if not isinstance(error, StoreUnavailable)
+                  else "short-lived store", str(error).splitlines()[0][:300])  # fmt: skip
         if wants_json():
             return _json_error("temporarily_unavailable", "Try again later.", 503)
         return error_page(

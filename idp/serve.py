@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 from gunicorn.app.base import BaseApplication
 
@@ -23,24 +24,47 @@ class HubApplication(BaseApplication):
     def load(self):  # noqa: ANN201
         from . import create_app
         from .config import load_config
+        from .observability import configure_logging
 
-        app = create_app(load_config(self.config_path))
+        config = load_config(self.config_path)
+        configure_logging(config.server.log_format)
+        app = create_app(config)
         # Each worker sends back-channel logouts owed by any worker (claimed, never twice).
         app.extensions["idp_backchannel"].start()
         return app
 
 
+def _metrics_dir() -> str:
+    """The folder where every worker writes its Prometheus samples (multiprocess mode), set
+    before any worker imports prometheus_client: the operator's PROMETHEUS_MULTIPROC_DIR
+    (emptied by them between runs), else a fresh one for this server."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="idp-metrics-")
+    os.makedirs(folder, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    return folder
+
+
+def _child_exit(server, worker) -> None:  # noqa: ANN001
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def run(config: Config, config_path: str | None, host: str, port: int) -> None:
     if config_path:
         os.environ["IDP_CONFIG"] = os.path.abspath(config_path)
+    _metrics_dir()
+    json_logs = config.server.log_format == "json"
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": config.server.workers,
         "threads": config.server.threads,
         "worker_class": "sync" if config.server.threads == 1 else "gthread",
         "timeout": config.server.timeout,
-        "accesslog": "-",
+        # JSON logs: the app writes one access line per request, with its request id.
+        "accesslog": None if json_logs else "-",
         "errorlog": "-",
+        "child_exit": _child_exit,
         "limit_request_line": 8190,
         "limit_request_field_size": 8190,
         "proc_name": "idp",

@@ -11,6 +11,7 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask, current_app
 
+from ..observability import TOKENS
 from ..store import clients, kv, tokens
 from .client_auth import PrivateKeyJwtAuth, safe_client_secret_basic
 from .grants import (
@@ -59,6 +60,7 @@ class HubAuthorizationServer(AuthorizationServer):
 
     def save_token(self, token: dict, request: OAuth2Request) -> None:
         cfg = current_app.config["IDP"].tokens
+        TOKENS.labels(grant_type=request.payload.grant_type or "?").inc()
         source = request.authorization_code or request.refresh_token
         claims_request = getattr(source, "claims_request", None)
         grant_id = source.grant_id if source is not None else secrets.token_urlsafe(16)

@@ -7,6 +7,7 @@ import logging
 from flask import has_request_context, request
 
 from ..clock import now
+from ..observability import count_audit_event
 from .db import db
 from .models import AuditEvent
 
@@ -35,6 +36,7 @@ def record(
         detail=detail or None,
     )
     db.session.add(entry)
+    count_audit_event(event, detail)
     if commit:
         db.session.commit()
     log.info(

@@ -1,0 +1,210 @@
+"""Health, readiness, Prometheus metrics and structured logs with a request id.
+
+- `/healthz`: the process answers. `/readyz`: the database and the short-lived store answer and
+  a signing key is loaded; otherwise 503 with what failed (a balancer takes the worker out).
+- `/metrics`: Prometheus text. Under gunicorn every worker writes its samples to a shared folder
+  (prometheus-client's multiprocess mode, set up by `idp serve`), so any worker answers for all.
+  Only the addresses in `server.metrics_allow` may read it.
+- Every request gets an id (a well-formed `X-Request-ID` from the proxy, or a new one), echoed
+  in the response and in each log line; with `server.log_format = "json"` the logs are one JSON
+  object per line, with one access line per request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, current_app, g, has_request_context, jsonify, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+from sqlalchemy import text
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+access_log = logging.getLogger("idp.access")
+
+REQUESTS = Counter(
+    "idp_http_requests_total", "HTTP requests by endpoint, method and status.",
+    ["endpoint", "method", "status"],
+)  # fmt: skip
+LATENCY = Histogram(
+    "idp_http_request_duration_seconds", "Time to answer, by endpoint.", ["endpoint"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)  # fmt: skip
+SIGN_INS = Counter(
+    "idp_sign_ins_total", "Sign-in attempts by method and outcome.", ["method", "outcome"]
+)
+TOKENS = Counter("idp_tokens_issued_total", "Tokens issued by grant type.", ["grant_type"])
+BACKCHANNEL = Counter(
+    "idp_backchannel_deliveries_total", "Back-channel logout deliveries by outcome.", ["outcome"]
+)
+SIGN_IN_EVENTS = {
+    "login_success": "success",
+    "login_failure": "failure",
+    "login_throttled": "throttled",
+    "login_refused": "refused",
+    "otp_failed": "failure",
+}
+
+
+def count_audit_event(event: str, detail: dict) -> None:
+    """Sign-in and back-channel metrics come from the audit events already recorded."""
+    if event == "backchannel_logout":
+        BACKCHANNEL.labels(outcome=str(detail.get("outcome", "?"))).inc()
+        return
+    outcome = SIGN_IN_EVENTS.get(event)
+    if outcome:
+        method = str(detail.get("method") or "password")
+        SIGN_INS.labels(method=method.split("/")[0][:40], outcome=outcome).inc()
+
+
+class JsonFormatter(logging.Formatter):
+    converter = time.gmtime  # the "Z" below says UTC
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            data["request_id"] = request_id
+        for key in ("method", "path", "status", "duration_ms", "remote_addr", "endpoint"):
+            if hasattr(record, key):
+                data[key] = getattr(record, key)
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def configure_logging(log_format: str) -> None:
+    """One handler on stderr for the hub's loggers, JSON or text."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+    logger = logging.getLogger("idp")
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _allowed(networks: list) -> bool:
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+def readiness() -> dict[str, str]:
+    """What is not ready; empty when all is."""
+    from .store.db import db
+
+    problems = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        db.session.rollback()
+        problems["database"] = type(exc).__name__
+    try:
+        if not current_app.extensions["idp_kv"].ping():
+            problems["store"] = "no answer"
+    except Exception as exc:  # noqa: BLE001
+        problems["store"] = type(exc).__name__
+    try:
+        current_app.extensions["idp_keys"].signing_key(
+            current_app.config["IDP"].tokens.id_token_alg
+        )
+    except Exception as exc:  # noqa: BLE001
+        problems["signing_key"] = type(exc).__name__
+    return problems
+
+
+def init_app(app: Flask) -> None:
+    config = app.config["IDP"]
+    networks = [
+        ipaddress.ip_network(n.strip(), strict=False)
+        for n in config.server.metrics_allow.split(",")
+        if n.strip()
+    ]
+    json_access = config.server.log_format == "json"
+
+    @app.before_request
+    def start_request() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        elapsed = time.perf_counter() - g.get("request_started", time.perf_counter())
+        endpoint = request.endpoint or "unknown"
+        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        LATENCY.labels(endpoint).observe(elapsed)
+        if json_access:
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "remote_addr": request.remote_addr,
+                    "endpoint": endpoint,
+                },
+            )
+        return response
+
+    @app.get("/healthz")
+    def healthz():  # noqa: ANN202
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():  # noqa: ANN202
+        problems = readiness()
+        response = jsonify(status="ready" if not problems else "not ready", problems=problems)
+        response.status_code = 503 if problems else 200
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.get("/metrics")
+    def metrics():  # noqa: ANN202
+        if not _allowed(networks):
+            return jsonify(error="forbidden"), 403
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            prometheus_multiprocess.MultiProcessCollector(registry)
+            body = generate_latest(registry)
+        else:
+            body = generate_latest()
+        return Response(body, mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,220 @@
+"""When Redis or PostgreSQL goes away: 503 with a clear page or JSON error (no trace),
+/readyz fails, nothing is half-written, and the hub recovers by itself when it returns.
+
+Redis is the test's own redis-server on a spare port, stopped and started again. PostgreSQL is
+reached through a TCP relay the test cuts and restores (the shared server keeps running).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from idp import create_app
+from idp.keys import ensure_keys
+from idp.store import clients as store_clients
+from idp.store import users as store_users
+from idp.store.db import db
+from idp.store.migrate import upgrade
+from idp.store.models import User
+
+from .conftest import make_config
+
+pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
+
+
+def spare_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OwnRedis:
+    """A redis-server of this test only, on a fixed spare port, stopped and restarted."""
+
+    def __init__(self, tmp_path) -> None:
+        self.port = spare_port()
+        self.dir = tmp_path
+        self.process = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+class Relay:
+    """A TCP relay to PostgreSQL that can be cut (every connection dropped) and restored."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.port = spare_port()
+        self.sockets: list[socket.socket] = []
+        self.listener = None
+        self.lock = threading.Lock()
+        self.start()
+
+    def start(self) -> None:
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(32)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        except OSError:
+            pass
+        self.listener.close()
+        with self.lock:
+            for s in self.sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+            self.sockets.clear()
+
+
+def authorize_url(client_id: str) -> str:
+    return (
+        f"/authorize?response_type=code&client_id={client_id}"
+        "&redirect_uri=https://rp.example/cb&scope=openid&state=s&nonce=n"
+        "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+    )
+
+
+def starts_sign_in(web, client_id: str) -> bool:
+    response = web.get(authorize_url(client_id))
+    return response.status_code == 302 and "/interaction/" in response.headers["Location"]
+
+
+def assert_clean_503(response, json: bool) -> None:
+    assert response.status_code == 503
+    body = response.get_data(as_text=True)
+    assert "Traceback" not in body and "redis" not in body.lower() and "psycopg" not in body
+    if json:
+        assert response.get_json()["error"] == "temporarily_unavailable"
+    else:
+        assert "tạm thời" in body  # "temporarily unavailable", in the page's language
+
+
+def test_redis_outage_answers_503_and_recovers(tmp_path, request):
+    own = OwnRedis(tmp_path)
+    try:
+        config = make_config(tmp_path, "sqlite", request, redis_url=own.url)
+        upgrade(config.resolved_database_url)
+        ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
+        app = create_app(config)
+        web = app.test_client()
+        with app.app_context():
+            client, _ = store_clients.create(
+                name="Một cửa", redirect_uris=["https://rp.example/cb"], auth_method="none"
+            )
+            client_id = client.client_id
+        assert web.get("/readyz").status_code == 200
+        assert starts_sign_in(web, client_id)
+
+        own.stop()
+        ready = web.get("/readyz")
+        assert ready.status_code == 503 and "store" in ready.get_json()["problems"]
+        assert web.get("/healthz").status_code == 200  # the process itself is fine
+        assert_clean_503(web.get(authorize_url(client_id)), json=False)
+        token = web.post("/token", data={"grant_type": "authorization_code", "code": "x",
+                                          "client_id": client_id, "redirect_uri": "https://rp.example/cb"})  # fmt: skip
+        assert_clean_503(token, json=True)
+
+        own.start()  # the same port: the hub's client reconnects by itself
+        assert web.get("/readyz").status_code == 200
+        assert starts_sign_in(web, client_id)
+    finally:
+        own.stop()
+
+
+def test_database_outage_answers_503_loses_nothing_and_recovers(tmp_path, request):
+    database = request.getfixturevalue("pg_database_url")  # migrated, on 127.0.0.1:5432
+    relay = Relay(5432)
+    own = OwnRedis(tmp_path)
+    try:
+        url = database.replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}")
+        config = make_config(tmp_path, "sqlite", request, database_url=url, redis_url=own.url)
+        ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
+        app = create_app(config)
+        web = app.test_client()
+        with app.app_context():
+            client, _ = store_clients.create(
+                name="Một cửa", redirect_uris=["https://rp.example/cb"], auth_method="none"
+            )
+            client_id = client.client_id
+            store_users.create(username="congdan01", password="Mật-khẩu-123")
+            users_before = db.session.scalar(select(func.count()).select_from(User))
+        store_clients.forget()
+        assert web.get("/readyz").status_code == 200
+
+        relay.cut()
+        ready = web.get("/readyz")
+        assert ready.status_code == 503 and "database" in ready.get_json()["problems"]
+        assert_clean_503(web.get(authorize_url(client_id)), json=False)
+        assert_clean_503(web.get("/userinfo", headers={"Authorization": "Bearer x"}), json=True)
+
+        relay.start()
+        assert web.get("/readyz").status_code == 200
+        assert starts_sign_in(web, client_id)
+        with app.app_context():
+            assert db.session.scalar(select(func.count()).select_from(User)) == users_before
+    finally:
+        relay.cut()
+        own.stop()

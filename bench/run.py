@@ -1,0 +1,380 @@
+"""Benchmark the hub on loopback beside its ceilings, measured in the same run.
+
+    python bench/run.py [--backend sqlite|pg] [--requests 3000] [--seconds 10] [--clients 4]
+
+It starts `idp serve` (gunicorn, the config's 2 sync workers) on the embedded defaults or on
+PostgreSQL + Redis, and `bench/ceiling.py` under gunicorn with the same worker settings. Each
+scenario is bounded by a count of requests and a time; it prints requests per second and p50 /
+p99 latency, and the share of the relevant ceiling: the crypto ceiling (sign one RS256 JWT with
+the hub's key) for the token exchange, the framework ceiling (a bare Flask endpoint) for the
+others. Tokens and codes a scenario consumes are made beforehand through the hub's own store
+code, so that only the measured endpoint is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import loadgen  # noqa: E402
+
+PG_ADMIN = os.environ.get("IDP_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("IDP_TEST_REDIS", "redis://127.0.0.1:6379/0")
+REDIRECT = "https://rp.example/cb"
+PASSWORD = "Mật-khẩu-bench-1"  # noqa: S105 - a throwaway account in a temporary folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer")
+
+
+class Bench:
+    def __init__(self, backend: str, workdir: Path) -> None:
+        self.backend = backend
+        self.workdir = workdir
+        self.hub_port, self.ceiling_port = free_port(), free_port()
+        self.issuer = f"http://127.0.0.1:{self.hub_port}"
+        self.database = None
+        lines = [
+            f'issuer = "{self.issuer}"',
+            f'instance_dir = "{workdir / "instance"}"',
+        ]
+        if backend == "pg":
+            import psycopg
+
+            name = f"idp_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            self.database = name
+            lines += [
+                f'database_url = "{PG_ADMIN.rsplit("/", 1)[0]}/{name}"',
+                f'redis_url = "{REDIS_URL}"',
+                f'redis_key_prefix = "idpbench:{name}:"',
+            ]
+        lines += ["[server]", "workers = 2", "[tokens]", "code_ttl = 60"]
+        self.config_path = workdir / "bench.toml"
+        self.config_path.write_text("\n".join(lines) + "\n")
+        self.processes: list[subprocess.Popen] = []
+
+    # Servers -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        idp = [sys.executable, "-m", "idp", "--config", str(self.config_path)]
+        subprocess.run([*idp, "init"], check=True, capture_output=True)
+        from idp import create_app
+        from idp.config import load_config
+
+        self.config = load_config(str(self.config_path))
+        self.app = create_app(self.config)
+        with self.app.app_context():
+            from idp.store import clients, users
+
+            client, self.secret = clients.create(
+                name="Bench", redirect_uris=[REDIRECT], auth_method="client_secret_basic",
+                scope="openid profile email",
+            )  # fmt: skip
+            client.first_party = True
+            from idp.store.db import db
+
+            db.session.commit()
+            self.client_id = client.client_id
+            user = users.create(username="benchuser", password=PASSWORD, full_name="Bench")
+            self.user_id = user.id
+        hub_log = (self.workdir / "hub.log").open("w")
+        self.processes.append(
+            subprocess.Popen(
+                [*idp, "serve", "--port", str(self.hub_port)],
+                stdout=hub_log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        )
+        wait_ready(f"{self.issuer}/healthz", self.processes[-1], self.workdir / "hub.log")
+        ceiling_log = (self.workdir / "ceiling.log").open("w")
+        env = {
+            **os.environ,
+            "BENCH_KEYS_DIR": str(self.config.resolved_keys_dir),
+            "PYTHONPATH": str(REPO),
+        }
+        self.processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-w",
+                    str(self.config.server.workers),
+                    "-k",
+                    "sync",
+                    "-b",
+                    f"127.0.0.1:{self.ceiling_port}",
+                    "--log-level",
+                    "warning",
+                    "bench.ceiling:app",
+                ],
+                stdout=ceiling_log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO,
+            )  # fmt: skip
+        )
+        wait_ready(
+            f"http://127.0.0.1:{self.ceiling_port}/hello",
+            self.processes[-1],
+            self.workdir / "ceiling.log",
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=20)
+        if self.database:
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+    # What the scenarios consume ------------------------------------------------------------
+
+    def codes(self, n: int) -> list[str]:
+        """Authorization codes stored exactly as the authorization endpoint stores them."""
+        from idp.clock import now
+        from idp.oidc.grants import CodeRecord, _code_key
+        from idp.store import kv
+
+        made = []
+        with self.app.app_context():
+            store = kv()
+            for _ in range(n):
+                code = secrets.token_urlsafe(32)
+                record = CodeRecord(
+                    client_id=self.client_id, user_id=self.user_id, redirect_uri=REDIRECT,
+                    scope="openid profile", grant_id=secrets.token_urlsafe(16),
+                    expires_at=now() + 60, nonce=secrets.token_urlsafe(8), sid=None,
+                    auth_time=now(), acr="LoA1", amr=["pwd"],
+                )  # fmt: skip
+                store.put(_code_key(code), asdict(record), 65)
+                made.append(code)
+        return made
+
+    def token_pairs(self, n: int) -> list[tuple[str, str]]:
+        """Access and refresh tokens saved as the token endpoint saves them."""
+        from idp.store import tokens
+
+        made = []
+        with self.app.app_context():
+            for _ in range(n):
+                access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+                tokens.save(
+                    access_token=access, refresh_token=refresh, client_id=self.client_id,
+                    user_id=self.user_id, scope="openid profile email",
+                    grant_id=secrets.token_urlsafe(16), access_ttl=3600, refresh_ttl=86400,
+                    sid=None, auth_time=int(time.time()), acr="LoA1", amr=["pwd"],
+                    claims_request=None,
+                )  # fmt: skip
+                made.append((access, refresh))
+        return made
+
+    def sso_cookie(self) -> str:
+        """Sign in once through the real pages; the SSO cookie is what silent SSO reuses."""
+        web = requests.Session()
+        query = urlencode({"response_type": "code", "client_id": self.client_id,
+                           "redirect_uri": REDIRECT, "scope": "openid",
+                           "nonce": secrets.token_urlsafe(12)})  # fmt: skip
+        page = web.get(f"{self.issuer}/authorize?{query}", timeout=10)
+        data = dict(re.findall(r'name="([^"]+)" type="hidden" value="([^"]*)"', page.text))
+        data.update(username="benchuser", password=PASSWORD)
+        action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
+        done = web.post(self.issuer + action, data=data, allow_redirects=False, timeout=10)
+        resumed = web.get(self.issuer + done.headers["Location"], allow_redirects=False, timeout=10)
+        assert "code=" in resumed.headers.get("Location", ""), resumed.headers
+        cookie = self.config.session.cookie_name
+        return f"{cookie}={web.cookies.get(cookie)}"
+
+    def basic(self) -> str:
+        raw = f"{self.client_id}:{self.secret}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+
+def form(data: dict[str, str]) -> bytes:
+    return urlencode(data).encode()
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def scenarios(bench: Bench, n: int, seconds: float, clients: int) -> list[tuple]:
+    """(result, ceiling name) for every scenario, ceilings first."""
+    req = loadgen.request_bytes
+    results: dict[str, loadgen.Result] = {}
+
+    def measure(name, port, chains, ok=(200,)):  # noqa: ANN001, ANN202
+        loadgen.run("warm-up", port, chains[: min(len(chains), 100)], ok=ok, clients=clients)
+        results[name] = loadgen.run(name, port, chains[100:] or chains, ok=ok, clients=clients,
+                                    max_seconds=seconds)  # fmt: skip
+        return results[name]
+
+    cp, hp = bench.ceiling_port, bench.hub_port
+    measure("framework ceiling (bare Flask)", cp, [loadgen.fixed(req("GET", "/hello"))] * n)
+    measure("crypto ceiling (sign RS256 JWT)", cp, [loadgen.fixed(req("GET", "/sign"))] * n)
+    discovery = [
+        loadgen.fixed(req("GET", "/.well-known/openid-configuration" if i % 2 else "/jwks"))
+        for i in range(n)
+    ]
+    measure("discovery + JWKS", hp, discovery)
+    codes = bench.codes(n + 100)
+    token_requests = [
+        loadgen.fixed(
+            req(
+                "POST",
+                "/token",
+                {**FORM, "Authorization": bench.basic()},
+                form({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}),
+            )
+        )  # fmt: skip
+        for code in codes
+    ]
+    measure("token (code exchange + ID token)", hp, token_requests)
+    pairs = bench.token_pairs(n + 100)
+    refreshes = [
+        loadgen.fixed(
+            req(
+                "POST",
+                "/token",
+                {**FORM, "Authorization": bench.basic()},
+                form({"grant_type": "refresh_token", "refresh_token": r}),
+            )
+        )  # fmt: skip
+        for _, r in pairs
+    ]
+    measure("refresh (rotation + ID token)", hp, refreshes)
+    bearer = {"Authorization": f"Bearer {pairs[0][0]}"}
+    measure("userinfo", hp, [loadgen.fixed(req("GET", "/userinfo", bearer))] * n)
+    access = pairs[0][0]
+    measure("introspection", hp,
+            [loadgen.fixed(req("POST", "/introspect", {**FORM, "Authorization": bench.basic()},
+                               form({"token": access})))] * n)  # fmt: skip
+
+    cookie = bench.sso_cookie()
+
+    def authorize(_previous: bytes | None) -> bytes:
+        """Each round trip has its own nonce: the hub refuses a nonce it has seen."""
+        query = urlencode({"response_type": "code", "client_id": bench.client_id,
+                           "redirect_uri": REDIRECT, "scope": "openid profile",
+                           "nonce": secrets.token_urlsafe(12)})  # fmt: skip
+        return req("GET", f"/authorize?{query}", {"Cookie": cookie})
+
+    def advance(answer: bytes | None) -> bytes | None:
+        """The next hop of the round trip, read from the previous answer: the hub's own
+        redirect (a resumed request), the client's code to exchange, the access token to use;
+        the userinfo answer ends it."""
+        head, _, body = (answer or b"").partition(b"\r\n\r\n")
+        location = re.search(rb"\r\nLocation: ([^\r]+)", head)
+        if location and location.group(1).startswith(b"/"):
+            return req("GET", location.group(1).decode(), {"Cookie": cookie})
+        if location:
+            code = parse_qs(urlsplit(location.group(1).decode()).query).get("code")
+            if not code:
+                return req("GET", "/missing-code")  # counted as an error
+            return req("POST", "/token", {**FORM, "Authorization": bench.basic()},
+                       form({"grant_type": "authorization_code", "code": code[0],
+                             "redirect_uri": REDIRECT}))  # fmt: skip
+        data = json.loads(body or b"{}")
+        if "access_token" in data:
+            return req("GET", "/userinfo", {"Authorization": f"Bearer {data['access_token']}"})
+        return None  # userinfo answered: the round trip is done
+
+    chain = [authorize, advance, advance, advance, advance]
+    measure("silent SSO round trip (authorize, token, userinfo)", hp, [chain] * (n // 3 + 100),
+            ok=(200, 302))  # fmt: skip
+    ceilings = {
+        "token (code exchange + ID token)": "crypto ceiling (sign RS256 JWT)",
+        "refresh (rotation + ID token)": "crypto ceiling (sign RS256 JWT)",
+        "silent SSO round trip (authorize, token, userinfo)": "crypto ceiling (sign RS256 JWT)",
+    }
+    rows = []
+    for name, result in results.items():
+        ceiling = (
+            None if "ceiling" in name else ceilings.get(name, "framework ceiling (bare Flask)")
+        )
+        rows.append((result, results[ceiling] if ceiling else None))
+    return rows
+
+
+def table(rows: list[tuple], backend: str) -> str:
+    lines = [
+        f"backend: {backend}; hub and ceilings under gunicorn, 2 sync workers; "
+        f"load from {os.cpu_count()} cores shared with the server",
+        "",
+        "| scenario | done/s | p50 ms | p99 ms | requests | errors | vs ceiling |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for result, ceiling in rows:
+        share = (
+            f"{100 * result.rate / ceiling.rate:.0f} % of {ceiling.name.split(' (')[0]}"
+            if ceiling
+            else "—"
+        )
+        p99 = result.percentile(99)
+        lines.append(
+            f"| {result.name} | {result.rate:,.0f} | {result.p50:.2f} | {p99:.2f} "
+            f"| {result.requests} | {result.errors} | {share} |"
+        )
+    errors = [r for r, _ in rows if r.first_error]
+    for result in errors:
+        lines.append(f"\nfirst error in {result.name}: {result.first_error[:200]!r}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "pg"], default="sqlite")
+    parser.add_argument("--requests", type=int, default=3000, help="Per scenario (at most).")
+    parser.add_argument("--seconds", type=float, default=10.0, help="Per scenario (at most).")
+    parser.add_argument("--clients", type=int, default=4, help="Client processes.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
+        bench = Bench(args.backend, Path(tmp))
+        try:
+            bench.start()
+            rows = scenarios(bench, args.requests, args.seconds, args.clients)
+        finally:
+            bench.stop()
+    print(table(rows, args.backend))
+
+
+if __name__ == "__main__":
+    main()

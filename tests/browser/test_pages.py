@@ -166,3 +166,22 @@ def test_language_switch_keeps_the_sign_in_going(page: Page, dev_stack: DevStack
     sign_in_locally(page, "congdan01")
     expect_signed_in_at_demo(page, dev_stack, "Lê Thị Hoa")
     assert claim(page, "acr") == "LoA1"
+
+
+def test_account_pages_have_no_serious_accessibility_violations(page: Page, dev_stack: DevStack):
+    page.goto(dev_stack.hub + "/account")
+    sign_in_locally(page, "nguyenvanan")
+    page.wait_for_url(dev_stack.hub + "/account")
+    for path in (
+        "/account",
+        "/account/sessions",
+        "/account/profile",
+        "/account/password",
+        "/account/security",
+        "/account/links",
+        "/logout",  # asks before signing out: no id_token_hint
+        "/no-such-page",
+    ):
+        page.goto(dev_stack.hub + path)
+        expect(page.locator("header.banner")).to_be_visible()  # the one layout, errors too
+        assert serious_violations(page) == [], path

@@ -288,30 +288,50 @@ def _user_or_404(sub: str):  # noqa: ANN202
     return user
 
 
-@bp.get("/admin/users")
-@admin_page
-def users_list():  # noqa: ANN201
+def _users_page(staff_view: bool):  # noqa: ANN202
+    """The account search, for admins and (without their actions) for counter staff."""
     query = request.args.get("q", "")[:200]
     rows, total = user_admin.search(query, PAGE, _offset()) if query else ([], 0)
     return render_template(
         "admin/users.html", users=rows, total=total, q=query, status=user_admin.status,
-        staff_view=False,
+        staff_view=staff_view,
     )  # fmt: skip
 
 
-@bp.get("/admin/users/<sub>")
-@admin_page
-def user_view(sub: str):  # noqa: ANN201
+def _user_page(sub: str, staff_view: bool):  # noqa: ANN202
+    """One account; staff see no audit events and no admin actions."""
     user = _user_or_404(sub)
     return render_template(
         "admin/user.html",
         user=user,
         detail=user_admin.detail(user),
-        events=user_admin.recent_events(user),
+        events=[] if staff_view else user_admin.recent_events(user),
         local_time=audit_log.local_time,
         form=ActionForm(),
-        staff_view=False,
+        staff_view=staff_view,
     )
+
+
+def _apply(operation, done, back: str):  # noqa: ANN001, ANN202
+    """Run an account operation, say how it went, and go back to the account's page."""
+    try:
+        operation()
+        flash(done)
+    except user_admin.UserAdminError as exc:
+        flash(str(exc), "error")
+    return redirect(back)
+
+
+@bp.get("/admin/users")
+@admin_page
+def users_list():  # noqa: ANN201
+    return _users_page(staff_view=False)
+
+
+@bp.get("/admin/users/<sub>")
+@admin_page
+def user_view(sub: str):  # noqa: ANN201
+    return _user_page(sub, staff_view=False)
 
 
 @bp.post("/admin/users/<sub>/<action>")
@@ -327,24 +347,18 @@ def user_action(sub: str, action: str):  # noqa: ANN201
     if action not in actions:
         abort(404)
     operation, done = actions[action]
-    try:
-        operation(user, by())
-        flash(done)
-    except user_admin.UserAdminError as exc:
-        flash(str(exc), "error")
-    return redirect(url_for("admin.user_view", sub=sub))
+    return _apply(lambda: operation(user, by()), done, url_for("admin.user_view", sub=sub))
 
 
 @bp.post("/admin/users/<sub>/links/<int:link_id>/remove")
 @admin_page
 def user_remove_link(sub: str, link_id: int):  # noqa: ANN201
     user = _user_or_404(sub)
-    try:
-        user_admin.remove_link(user, link_id, by())
-        flash(_l("The link is removed."))
-    except user_admin.UserAdminError as exc:
-        flash(str(exc), "error")
-    return redirect(url_for("admin.user_view", sub=sub))
+    return _apply(
+        lambda: user_admin.remove_link(user, link_id, by()),
+        _l("The link is removed."),
+        url_for("admin.user_view", sub=sub),
+    )
 
 
 # Audit log --------------------------------------------------------------------------------
@@ -384,36 +398,21 @@ def audit_csv():  # noqa: ANN201
 @bp.get("/staff/users")
 @staff_page
 def staff_users():  # noqa: ANN201
-    query = request.args.get("q", "")[:200]
-    rows, total = user_admin.search(query, PAGE, _offset()) if query else ([], 0)
-    return render_template(
-        "admin/users.html", users=rows, total=total, q=query, status=user_admin.status,
-        staff_view=True,
-    )  # fmt: skip
+    return _users_page(staff_view=True)
 
 
 @bp.get("/staff/users/<sub>")
 @staff_page
 def staff_user(sub: str):  # noqa: ANN201
-    user = _user_or_404(sub)
-    return render_template(
-        "admin/user.html",
-        user=user,
-        detail=user_admin.detail(user),
-        events=[],
-        local_time=audit_log.local_time,
-        form=ActionForm(),
-        staff_view=True,
-    )
+    return _user_page(sub, staff_view=True)
 
 
 @bp.post("/staff/users/<sub>/resend-activation")
 @staff_page
 def staff_resend_activation(sub: str):  # noqa: ANN201
     user = _user_or_404(sub)
-    try:
-        user_admin.resend_activation(user, by())
-        flash(_l("A new activation email is sent."))
-    except user_admin.UserAdminError as exc:
-        flash(str(exc), "error")
-    return redirect(url_for("admin.staff_user", sub=sub))
+    return _apply(
+        lambda: user_admin.resend_activation(user, by()),
+        _l("A new activation email is sent."),
+        url_for("admin.staff_user", sub=sub),
+    )

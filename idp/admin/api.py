@@ -170,23 +170,13 @@ def rotate_client_secret(client_id: str) -> Response:
     return jsonify(client_id=client.client_id, client_secret=secret)
 
 
-@bp.post("/v1/clients/<client_id>/disable")
+@bp.post("/v1/clients/<client_id>/<any(disable, enable):action>")
 @admin_only
-def disable_client(client_id: str) -> Response:
+def disable_or_enable_client(client_id: str, action: str) -> Response:
     client, error = _client_or_404(client_id)
     if error:
         return error
-    client_admin.set_disabled(client, True, actor())
-    return jsonify(client_admin.to_json(client))
-
-
-@bp.post("/v1/clients/<client_id>/enable")
-@admin_only
-def enable_client(client_id: str) -> Response:
-    client, error = _client_or_404(client_id)
-    if error:
-        return error
-    client_admin.set_disabled(client, False, actor())
+    client_admin.set_disabled(client, action == "disable", actor())
     return jsonify(client_admin.to_json(client))
 
 
@@ -217,39 +207,28 @@ def get_user(sub: str) -> Response:
     return error or jsonify(user_admin.detail(user))
 
 
-def _user_action(sub: str, action) -> Response:  # noqa: ANN001
+USER_ACTIONS = {
+    "lock": user_admin.lock,
+    "unlock": user_admin.unlock,
+    "end-sessions": user_admin.end_sessions,
+    "resend-activation": user_admin.resend_activation,
+}
+
+
+USER_ACTION_NAMES = ", ".join(f"'{name}'" for name in USER_ACTIONS)
+
+
+@bp.post(f"/v1/users/<sub>/<any({USER_ACTION_NAMES}):action>")
+@admin_only
+def user_action(sub: str, action: str) -> Response:
     user, error = _user_or_404(sub)
     if error:
         return error
     try:
-        action(user)
+        USER_ACTIONS[action](user, actor())
     except user_admin.UserAdminError as exc:
         return problem(409, "conflict", str(exc))
     return jsonify(user_admin.detail(user))
-
-
-@bp.post("/v1/users/<sub>/lock")
-@admin_only
-def lock_user(sub: str) -> Response:
-    return _user_action(sub, lambda user: user_admin.lock(user, actor()))
-
-
-@bp.post("/v1/users/<sub>/unlock")
-@admin_only
-def unlock_user(sub: str) -> Response:
-    return _user_action(sub, lambda user: user_admin.unlock(user, actor()))
-
-
-@bp.post("/v1/users/<sub>/end-sessions")
-@admin_only
-def end_user_sessions(sub: str) -> Response:
-    return _user_action(sub, lambda user: user_admin.end_sessions(user, actor()))
-
-
-@bp.post("/v1/users/<sub>/resend-activation")
-@admin_only
-def resend_user_activation(sub: str) -> Response:
-    return _user_action(sub, lambda user: user_admin.resend_activation(user, actor()))
 
 
 @bp.delete("/v1/users/<sub>/links/<int:link_id>")

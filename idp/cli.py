@@ -183,27 +183,6 @@ def clients() -> None:
     """Register and manage client systems (relying parties)."""
 
 
-def _client_json(client, secret: str | None = None) -> dict:  # noqa: ANN001
-    data = {
-        "client_id": client.client_id,
-        "name": client.name,
-        "redirect_uris": client.redirect_uris,
-        "post_logout_redirect_uris": client.post_logout_redirect_uris,
-        "backchannel_logout_uri": client.backchannel_logout_uri,
-        "frontchannel_logout_uri": client.frontchannel_logout_uri,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
-        "jwks_uri": client.jwks_uri,
-        "scope": client.scope,
-        "first_party": client.first_party,
-        "require_mfa": client.require_mfa,
-        "min_acr": client.min_acr,
-        "disabled": client.disabled,
-    }
-    if secret:
-        data["client_secret"] = secret
-    return data
-
-
 def _validate_uris(uris: list[str], what: str) -> None:
     from .store.client_files import check_uri
 
@@ -258,6 +237,7 @@ def clients_add(
     as_json: bool,
 ) -> None:
     """Register a client system; prints its client_id and (confidential clients) secret."""
+    from .admin.client_admin import to_json
     from .store import clients as store_clients
 
     method = auth_method or ("none" if public else "client_secret_basic")
@@ -289,7 +269,7 @@ def clients_add(
             require_mfa=require_mfa,
             min_acr=min_acr,
         )
-        data = _client_json(client, secret)
+        data = to_json(client, secret)
     if as_json:
         click.echo(json.dumps(data))
     else:
@@ -332,10 +312,11 @@ def clients_add_service(ctx: Context, name: str, scope: str, as_json: bool) -> N
 @pass_ctx
 def clients_list(ctx: Context, as_json: bool) -> None:
     """List registered client systems."""
+    from .admin.client_admin import to_json
     from .store import clients as store_clients
 
     with ctx.app().app_context():
-        rows = [_client_json(c) for c in store_clients.all_clients()]
+        rows = [to_json(c) for c in store_clients.all_clients()]
     if as_json:
         click.echo(json.dumps(rows))
         return
@@ -360,8 +341,10 @@ def _find_client(client_id: str):  # noqa: ANN202
 @pass_ctx
 def clients_show(ctx: Context, client_id: str) -> None:
     """Show one client system as JSON."""
+    from .admin.client_admin import to_json
+
     with ctx.app().app_context():
-        click.echo(json.dumps(_client_json(_find_client(client_id)), indent=2))
+        click.echo(json.dumps(to_json(_find_client(client_id)), indent=2))
 
 
 @clients.command("disable")

@@ -248,6 +248,17 @@ def scenarios(bench: Bench, n: int, seconds: float, clients: int) -> list[tuple]
         return results[name]
 
     cp, hp = bench.ceiling_port, bench.hub_port
+    authorization = {**FORM, "Authorization": bench.basic()}
+
+    def token_post(fields: dict[str, str]) -> bytes:
+        """A token request, authenticated as the benchmark's client."""
+        return req("POST", "/token", authorization, form(fields))
+
+    def exchange(code: str) -> bytes:
+        return token_post(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+        )
+
     measure("framework ceiling (bare Flask)", cp, [loadgen.fixed(req("GET", "/hello"))] * n)
     measure("crypto ceiling (sign RS256 JWT)", cp, [loadgen.fixed(req("GET", "/sign"))] * n)
     discovery = [
@@ -256,28 +267,11 @@ def scenarios(bench: Bench, n: int, seconds: float, clients: int) -> list[tuple]
     ]
     measure("discovery + JWKS", hp, discovery)
     codes = bench.codes(n + 100)
-    token_requests = [
-        loadgen.fixed(
-            req(
-                "POST",
-                "/token",
-                {**FORM, "Authorization": bench.basic()},
-                form({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}),
-            )
-        )  # fmt: skip
-        for code in codes
-    ]
+    token_requests = [loadgen.fixed(exchange(code)) for code in codes]
     measure("token (code exchange + ID token)", hp, token_requests)
     pairs = bench.token_pairs(n + 100)
     refreshes = [
-        loadgen.fixed(
-            req(
-                "POST",
-                "/token",
-                {**FORM, "Authorization": bench.basic()},
-                form({"grant_type": "refresh_token", "refresh_token": r}),
-            )
-        )  # fmt: skip
+        loadgen.fixed(token_post({"grant_type": "refresh_token", "refresh_token": r}))
         for _, r in pairs
     ]
     measure("refresh (rotation + ID token)", hp, refreshes)
@@ -285,7 +279,7 @@ def scenarios(bench: Bench, n: int, seconds: float, clients: int) -> list[tuple]
     measure("userinfo", hp, [loadgen.fixed(req("GET", "/userinfo", bearer))] * n)
     access = pairs[0][0]
     measure("introspection", hp,
-            [loadgen.fixed(req("POST", "/introspect", {**FORM, "Authorization": bench.basic()},
+            [loadgen.fixed(req("POST", "/introspect", authorization,
                                form({"token": access})))] * n)  # fmt: skip
 
     cookie = bench.sso_cookie()
@@ -309,9 +303,7 @@ def scenarios(bench: Bench, n: int, seconds: float, clients: int) -> list[tuple]
             code = parse_qs(urlsplit(location.group(1).decode()).query).get("code")
             if not code:
                 return req("GET", "/missing-code")  # counted as an error
-            return req("POST", "/token", {**FORM, "Authorization": bench.basic()},
-                       form({"grant_type": "authorization_code", "code": code[0],
-                             "redirect_uri": REDIRECT}))  # fmt: skip
+            return exchange(code[0])
         data = json.loads(body or b"{}")
         if "access_token" in data:
             return req("GET", "/userinfo", {"Authorization": f"Bearer {data['access_token']}"})

@@ -45,6 +45,17 @@ def admin_api(hub):
     return call
 
 
+# What a client system's whole life leaves in the audit trail, in order.
+CLIENT_LIFECYCLE_EVENTS = (
+    "client_created",
+    "client_updated",
+    "client_secret_rotated",
+    "client_disabled",
+    "client_enabled",
+    "client_deleted",
+)
+
+
 def events(hub, name: str) -> list[AuditEvent]:
     with hub.app.app_context():
         return list(db.session.scalars(select(AuditEvent).where(AuditEvent.event == name)))
@@ -154,14 +165,7 @@ def test_register_read_change_rotate_disable_delete_a_client(hub, admin_api):
     assert admin_api("GET", f"/clients/{client_id}").status_code == 404
 
     by = f"api:{admin_api.client_id}"
-    for name in (
-        "client_created",
-        "client_updated",
-        "client_secret_rotated",
-        "client_disabled",
-        "client_enabled",
-        "client_deleted",
-    ):
+    for name in CLIENT_LIFECYCLE_EVENTS:
         (event,) = [e for e in events(hub, name) if e.client_id == client_id]
         assert event.detail["by"] == by, name
         assert event.ip == "127.0.0.1" and event.at > 0

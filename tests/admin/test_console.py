@@ -9,15 +9,15 @@ import io
 import re
 
 import pytest
-from sqlalchemy import select
 
 from idp.admin import statistics
 from idp.store import clients as store_clients
 from idp.store import federation
 from idp.store import users as store_users
 from idp.store.db import db
-from idp.store.models import AuditEvent
 from tests.conftest import hidden_inputs, last_sms_code
+
+from .test_api import CLIENT_LIFECYCLE_EVENTS, events
 
 PASSWORD = "Mật-khẩu-123"
 
@@ -61,11 +61,6 @@ def admin(hub):
 
 def csrf(web) -> str:
     return hidden_inputs(web.get("/admin/clients/new").get_data(as_text=True))["csrf_token"]
-
-
-def audit_events(hub, name: str) -> list[AuditEvent]:
-    with hub.app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.event == name)))
 
 
 def test_citizen_and_staff_get_403_and_strangers_are_sent_to_sign_in(hub):
@@ -155,15 +150,8 @@ def test_register_edit_rotate_disable_delete_a_client_in_the_console(hub, admin)
     )
     listing = admin.get("/admin/clients?q=y tế").get_data(as_text=True)
     assert client_id not in listing
-    for name in (
-        "client_created",
-        "client_updated",
-        "client_secret_rotated",
-        "client_disabled",
-        "client_enabled",
-        "client_deleted",
-    ):
-        (event,) = audit_events(hub, name)
+    for name in CLIENT_LIFECYCLE_EVENTS:
+        (event,) = events(hub, name)
         assert event.detail["by"] == "quantri01" and event.ip == "127.0.0.1", name
 
 
@@ -196,7 +184,7 @@ def test_find_an_account_lock_unlock_end_sessions_remove_link(hub, admin):
     with hub.app.app_context():
         assert federation.of_user(store_users.by_subject(sub).id) == []
     for name in ("user_locked", "user_unlocked", "user_sessions_ended", "federated_link_removed"):
-        (event,) = audit_events(hub, name)
+        (event,) = events(hub, name)
         assert event.detail["by"] == "quantri01" and event.username == "congdan01", name
 
 
@@ -296,4 +284,4 @@ def test_a_client_logo_is_served_by_the_hub_on_its_sign_in_page(hub, admin):
     assert served.headers["X-Content-Type-Options"] == "nosniff"
     admin.post(f"/admin/clients/{client_id}/remove-logo", data={"csrf_token": token})
     assert hub.web.get(src).status_code == 404
-    assert [e.event for e in audit_events(hub, "client_logo_set")] == ["client_logo_set"]
+    assert [e.event for e in events(hub, "client_logo_set")] == ["client_logo_set"]

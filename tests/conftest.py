@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -32,18 +33,26 @@ BACKENDS = ["sqlite", "pg"]
 ISSUER = "http://127.0.0.1:8000"
 
 
+@contextmanager
+def fresh_pg_database(prefix: str = "idp_test"):
+    """A new, migrated PostgreSQL database (its URL), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def pg_database_url():
     """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
-    name = f"idp_test_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL.replace("postgresql://", "postgresql://", 1)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database() as url:
+        yield url
 
 
 def make_config(tmp_path: Path, backend: str, request, **overrides) -> Config:
@@ -96,13 +105,18 @@ def app(config, clock, backend):
     store_clients.forget()
 
 
-def reset_pg(config: Config) -> None:
-    """Empty the shared test database and this test's Redis keys."""
-    engine = create_engine(config.resolved_database_url)
+def empty_pg(database_url: str) -> None:
+    """Empty every table of the shared test database."""
+    engine = create_engine(database_url)
     with engine.begin() as conn:
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+def reset_pg(config: Config) -> None:
+    """Empty the shared test database and this test's Redis keys."""
+    empty_pg(config.resolved_database_url)
     r = redis.Redis.from_url(REDIS_URL)
     for key in r.scan_iter(config.redis_key_prefix + "*"):
         r.delete(key)

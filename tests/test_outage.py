@@ -25,22 +25,17 @@ from idp.store.db import db
 from idp.store.migrate import upgrade
 from idp.store.models import User
 
-from .conftest import make_config
+from .conftest import empty_pg, make_config
+from .flows.live import free_port
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
-
-
-def spare_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OwnRedis:
     """A redis-server of this test only, on a fixed spare port, stopped and restarted."""
 
     def __init__(self, tmp_path) -> None:
-        self.port = spare_port()
+        self.port = free_port()
         self.dir = tmp_path
         self.process = None
         self.start()
@@ -74,7 +69,7 @@ class Relay:
 
     def __init__(self, target_port: int) -> None:
         self.target = ("127.0.0.1", target_port)
-        self.port = spare_port()
+        self.port = free_port()
         self.sockets: list[socket.socket] = []
         self.listener = None
         self.lock = threading.Lock()
@@ -152,19 +147,23 @@ def assert_clean_503(response, json: bool) -> None:
         assert "tạm thời" in body  # "temporarily unavailable", in the page's language
 
 
+def hub_with_a_client(config):  # noqa: ANN001, ANN201
+    """The hub for this config, its test client, and a public client system's id."""
+    ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
+    app = create_app(config)
+    with app.app_context():
+        client, _ = store_clients.create(
+            name="Một cửa", redirect_uris=["https://rp.example/cb"], auth_method="none"
+        )
+        return app, app.test_client(), client.client_id
+
+
 def test_redis_outage_answers_503_and_recovers(tmp_path, request):
     own = OwnRedis(tmp_path)
     try:
         config = make_config(tmp_path, "sqlite", request, redis_url=own.url)
         upgrade(config.resolved_database_url)
-        ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
-        app = create_app(config)
-        web = app.test_client()
-        with app.app_context():
-            client, _ = store_clients.create(
-                name="Một cửa", redirect_uris=["https://rp.example/cb"], auth_method="none"
-            )
-            client_id = client.client_id
+        app, web, client_id = hub_with_a_client(config)
         assert web.get("/readyz").status_code == 200
         assert starts_sign_in(web, client_id)
 
@@ -191,14 +190,8 @@ def test_database_outage_answers_503_loses_nothing_and_recovers(tmp_path, reques
     try:
         url = database.replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}")
         config = make_config(tmp_path, "sqlite", request, database_url=url, redis_url=own.url)
-        ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
-        app = create_app(config)
-        web = app.test_client()
+        app, web, client_id = hub_with_a_client(config)
         with app.app_context():
-            client, _ = store_clients.create(
-                name="Một cửa", redirect_uris=["https://rp.example/cb"], auth_method="none"
-            )
-            client_id = client.client_id
             store_users.create(username="congdan01", password="Mật-khẩu-123")
             users_before = db.session.scalar(select(func.count()).select_from(User))
         store_clients.forget()
@@ -218,3 +211,5 @@ def test_database_outage_answers_503_loses_nothing_and_recovers(tmp_path, reques
     finally:
         relay.cut()
         own.stop()
+        empty_pg(database)  # the session's shared database, as every pg test leaves it
+        store_clients.forget()

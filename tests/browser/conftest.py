@@ -14,7 +14,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.flows.live import free_port
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
@@ -54,12 +55,6 @@ def pytest_collection_modifyitems(items):  # noqa: ANN001, ANN201
             item.add_marker(pytest.mark.xdist_group("browser"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class DevStack:
     hub: str
@@ -87,7 +82,7 @@ class DevStack:
 def dev_stack(tmp_path_factory):
     """`idp dev` on spare loopback ports, in its own folder; stopped with SIGTERM at the end."""
     workdir = tmp_path_factory.mktemp("idp-dev")
-    ports = [_free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
     command = [
         sys.executable,
         "-m",

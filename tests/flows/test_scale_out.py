@@ -14,12 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import psycopg
 import pytest
 import requests
 
-from idp.store.migrate import upgrade
-from tests.conftest import PG_ADMIN_URL, REDIS_URL
+from tests.conftest import REDIS_URL, fresh_pg_database
 
 from .live import Browser, LiveHub
 
@@ -29,14 +27,8 @@ PASSWORD = "Mật-khẩu-123"
 
 @pytest.fixture(scope="module")
 def shared_database():
-    name = f"idp_scale_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    yield url
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database("idp_scale") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from ..login import sessions
 from ..login.logout import end_all_for_user
 from ..store import audit, federation, tokens
 from ..store.db import db
-from ..store.models import AuditEvent, FederatedIdentity, Token, User
+from ..store.models import AuditEvent, FederatedIdentity, User
 
 SEARCHABLE = (
     User.username_normalized,
@@ -137,7 +137,7 @@ def lock(user: User, by: str) -> int:
     audit.record("user_locked", user=user, by=by, commit=False)
     db.session.commit()
     ended = end_all_for_user(user.id, "locked", by)
-    revoke_tokens(user)
+    tokens.revoke_for_user(user.id)
     return ended
 
 
@@ -156,17 +156,6 @@ def unlock(user: User, by: str) -> None:
         ) from exc
     audit.record("user_unlocked", user=user, by=by, commit=False)
     db.session.commit()
-
-
-def revoke_tokens(user: User) -> int:
-    grant_ids = set(
-        db.session.scalars(
-            select(Token.grant_id).where(Token.user_id == user.id, Token.access_revoked.is_(False))
-        )
-    )
-    for grant_id in grant_ids:
-        tokens.revoke_grant(grant_id, "revoked")
-    return len(grant_ids)
 
 
 def end_sessions(user: User, by: str) -> int:

@@ -89,6 +89,21 @@ def revoke_grant(grant_id: str, reason: str = "revoked") -> int:
     return result.rowcount
 
 
+def revoke_for_user(user_id: int, reason: str = "revoked") -> int:
+    """Revoke every grant of a user that still has a live access token (a locked account),
+    in one statement; returns how many token rows changed."""
+    live_grants = select(Token.grant_id).where(
+        Token.user_id == user_id, Token.access_revoked.is_(False)
+    )
+    result = db.session.execute(
+        update(Token)
+        .where(Token.grant_id.in_(live_grants))
+        .values(access_revoked=True, refresh_revoked=True, refresh_revoked_reason=reason)
+    )
+    db.session.commit()
+    return result.rowcount
+
+
 def revoke_for_sessions(sids: list[str]) -> int:
     if not sids:
         return 0

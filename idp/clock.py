@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta, timezone
 
 from flask import current_app, has_app_context
+
+# Vietnam time (UTC+7, no daylight saving): the province's days, dates and deadlines.
+VIETNAM = timezone(timedelta(hours=7))
 
 
 def now() -> int:

@@ -8,14 +8,14 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, select
 
+from ..clock import VIETNAM
 from ..store.db import db
 from ..store.models import AuditEvent
 
-VIETNAM = timezone(timedelta(hours=7))
 CSV_COLUMNS = ("at", "event", "username", "user_id", "client_id", "ip", "detail")
 
 

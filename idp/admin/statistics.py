@@ -9,18 +9,17 @@ session's idle timeout: a session not used for that long has ended.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from html import escape
 
 from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from ..clock import now
+from ..clock import VIETNAM, now
 from ..store.db import db
 from ..store.models import AuditEvent, User
 
-VIETNAM = timezone(timedelta(hours=7))
 SIGN_IN = "login_success"
 REGISTRATION_EVENTS = ("user_registered", "user_created", "user_created_from_national")
 

@@ -4,14 +4,13 @@ second factor."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from flask import current_app
 
-from ..clock import now
+from ..clock import VIETNAM, now
 from ..store.models import User
 
-VIETNAM = timezone(timedelta(hours=7))
 PRIVILEGED = {"staff", "admin"}
 
 

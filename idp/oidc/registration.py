@@ -83,10 +83,9 @@ def _checked(values: dict, existing=None) -> dict:  # noqa: ANN001
         name, problem = next(iter(checked.errors.items()))
         raise InvalidClientMetadataError(f"{name}: {problem}")
     if not _config().allow_private_uris:
-        uris = [(name, uri) for name in ("redirect_uris", "post_logout_redirect_uris")
-                for uri in checked.values.get(name) or []]  # fmt: skip
-        uris += [(n, checked.values[n]) for n in (*EXTRA_FIELDS[1:], "jwks_uri")
-                 if checked.values.get(n)]  # fmt: skip
+        values = checked.values
+        uris = [(name, uri) for name in client_admin.URI_LISTS for uri in values.get(name) or []]
+        uris += [(name, values[name]) for name in client_admin.URI_FIELDS if values.get(name)]
         for name, uri in uris:
             problem = internal_address_problem(uri, called_by_hub=name in CALLED_BY_HUB)
             if problem:

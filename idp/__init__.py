@@ -49,7 +49,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     from .login.views import bp as login_bp
     from .security import init_input_guards, init_security_headers
     from .store import RedisStore, SqlStore, db
-    from .store.db import engine_options
+    from .store.db import engine_options, ping_idle_connections
 
     config = config or load_config()
     app = Flask(
@@ -84,6 +84,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
 
     db.init_app(app)
     with app.app_context():
+        ping_idle_connections(db.engine, config.database.ping_after_idle)
         app.extensions["idp_kv"] = (
             RedisStore(config.redis_url, config.redis_key_prefix)
             if config.redis_url

@@ -393,6 +393,12 @@ class DatabaseConfig:
     max_overflow: int = option(5, "Extra connections a worker may open under load.")
     pool_timeout: int = option(10, "Seconds to wait for a free connection before failing.")
     pool_recycle: int = option(1800, "Seconds after which a connection is replaced.")
+    ping_after_idle: float = option(
+        5.0,
+        "Test a pooled connection with a ping before use only when it sat unused this many "
+        "seconds (0 pings every time). Busy connections skip the round trip; one that died "
+        "while idle (a database restart) is replaced before a request sees it.",
+    )
 
 
 @dataclass(frozen=True)

@@ -51,17 +51,20 @@ def init_input_guards(app: Flask) -> None:
         """No parameter of the hub may contain NUL; PostgreSQL text cannot store it either."""
         if "\x00" in request.path:
             abort(404)
-        if request.mimetype == "application/x-www-form-urlencoded" and not _utf8_form(
-            request.get_data(cache=True)
-        ):
-            from .errors import BadEncoding
+        mimetype = request.mimetype
+        raw = [request.query_string]
+        if mimetype == "application/x-www-form-urlencoded":
+            body = request.get_data(cache=True)
+            if not _utf8_form(body):
+                from .errors import BadEncoding
 
-            raise BadEncoding()
-        sources = [request.args]
-        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            sources.append(request.form)
-        for source in sources:
-            for key, value in source.items(multi=True):
+                raise BadEncoding()
+            raw.append(body)
+        # Percent-decoding makes a NUL only of "%00" or a NUL byte: no need to parse to look.
+        if any(b"\x00" in part or b"%00" in part for part in raw):
+            abort(400)
+        if mimetype == "multipart/form-data":
+            for key, value in request.form.items(multi=True):
                 if "\x00" in key or "\x00" in value:
                     abort(400)
 
@@ -71,26 +74,40 @@ def init_security_headers(app: Flask) -> None:
 
     https = app.config["IDP"].issuer_is_https
 
+    fixed = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        # same-origin: nothing leaks to other sites, and our own form posts keep the Referer that
+        # the CSRF check demands over https.
+        ("Referrer-Policy", "same-origin"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    ]
+    if https:
+        fixed.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    plain_csp = CSP.format(form_action="", frame_src="")
+
     @app.after_request
     def add_headers(response: Response) -> Response:
         headers = response.headers
-        # After sign-in the form posts and 302s to the client's redirect URI; browsers apply
-        # form-action to that redirect, so the page sets a wider form-action when needed.
-        extra = getattr(response, "csp_form_action", "")
-        form_action = f" {extra}" if extra else ""
-        frames = getattr(response, "csp_frame_src", "")
-        frame_src = f" {frames}" if frames else ""
-        headers.setdefault(
-            "Content-Security-Policy", CSP.format(form_action=form_action, frame_src=frame_src)
-        )
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        # same-origin: nothing leaks to other sites, and our own form posts keep the Referer that
-        # the CSRF check demands over https.
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if https:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if response.mimetype == "text/html" or "Cache-Control" not in headers:
-            headers.setdefault("Cache-Control", "no-store")
+        # One pass over what the view set: Headers.setdefault scans the list once per name.
+        present = {name.lower() for name in headers.keys()}
+        if "content-security-policy" not in present:
+            # After sign-in the form posts and 302s to the client's redirect URI; browsers apply
+            # form-action to that redirect, so the page sets a wider form-action when needed.
+            extra = getattr(response, "csp_form_action", "")
+            frames = getattr(response, "csp_frame_src", "")
+            csp = (
+                CSP.format(
+                    form_action=f" {extra}" if extra else "",
+                    frame_src=f" {frames}" if frames else "",
+                )
+                if extra or frames
+                else plain_csp
+            )
+            headers.add("Content-Security-Policy", csp)
+        for name, value in fixed:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if "cache-control" not in present:
+            headers.add("Cache-Control", "no-store")
         return response

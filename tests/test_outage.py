@@ -13,11 +13,13 @@ import subprocess
 import threading
 import time
 
+import psycopg
 import pytest
 import redis
 from sqlalchemy import func, select
 
 from idp import create_app
+from idp.config import DatabaseConfig
 from idp.keys import ensure_keys
 from idp.store import clients as store_clients
 from idp.store import users as store_users
@@ -212,4 +214,53 @@ def test_database_outage_answers_503_loses_nothing_and_recovers(tmp_path, reques
         relay.cut()
         own.stop()
         empty_pg(database)  # the session's shared database, as every pg test leaves it
+        store_clients.forget()
+
+
+def end_server_connections(database_url: str) -> int:
+    """End every server process serving this database, as a PostgreSQL restart would."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+
+
+def pooled_hub(tmp_path, request, ping_after_idle: float):  # noqa: ANN001, ANN201
+    """A hub on PostgreSQL whose pool holds one connection that has been used and returned."""
+    database = request.getfixturevalue("pg_database_url")
+    config = make_config(
+        tmp_path, "pg", request, database=DatabaseConfig(ping_after_idle=ping_after_idle)
+    )
+    app, web, _ = hub_with_a_client(config)
+    assert web.get("/readyz").status_code == 200
+    return database, app, web
+
+
+def test_a_connection_that_died_while_idle_is_replaced_before_a_request_sees_it(
+    tmp_path, request
+):
+    database, app, web = pooled_hub(tmp_path, request, ping_after_idle=0)
+    try:
+        assert end_server_connections(database) >= 1
+        answer = web.get("/userinfo", headers={"Authorization": "Bearer not-a-token"})
+        assert answer.status_code == 401 and "invalid_token" in answer.headers["WWW-Authenticate"]
+        assert web.get("/readyz").status_code == 200
+    finally:
+        empty_pg(database)
+        store_clients.forget()
+
+
+def test_without_the_idle_ping_a_dead_connection_fails_one_request_then_the_pool_recovers(
+    tmp_path, request
+):
+    """The control for the test above: the ping is what spares the first request."""
+    database, app, web = pooled_hub(tmp_path, request, ping_after_idle=3600)
+    try:
+        assert end_server_connections(database) >= 1
+        assert_clean_503(web.get("/userinfo", headers={"Authorization": "Bearer x"}), json=True)
+        answer = web.get("/userinfo", headers={"Authorization": "Bearer not-a-token"})
+        assert answer.status_code == 401
+    finally:
+        empty_pg(database)
         store_clients.forget()

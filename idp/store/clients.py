@@ -16,21 +16,21 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", 
 DEFAULT_SCOPE = "openid profile email phone address"
 
 # Client lookups are on every token request; a few seconds of caching bounds how long another
-# instance keeps honouring a disabled client.
+# instance keeps honouring a disabled client. The cached object is detached and shared read-only:
+# merging it into each request's session cost more than the rest of a userinfo lookup.
 CACHE_SECONDS = 3.0
 _cache: dict[str, tuple[float, Client | None]] = {}
 _cache_lock = threading.Lock()
 
 
 def get(client_id: str | None) -> Client | None:
-    """An enabled client by id, or None."""
+    """An enabled client by id, or None; read-only (change clients through `find`)."""
     if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
         return None
     now = time.monotonic()
     hit = _cache.get(client_id)
     if hit and now - hit[0] < CACHE_SECONDS:
-        client = hit[1]
-        return db.session.merge(client, load=False) if client is not None else None
+        return hit[1]
     client = db.session.scalar(select(Client).where(Client.client_id == client_id))
     if client is not None and client.disabled:
         client = None
@@ -38,7 +38,7 @@ def get(client_id: str | None) -> Client | None:
         db.session.expunge(client)
     with _cache_lock:
         _cache[client_id] = (now, client)
-    return db.session.merge(client, load=False) if client is not None else None
+    return client
 
 
 def forget(client_id: str | None = None) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 
 from ..config import Config
 
@@ -33,8 +36,46 @@ def engine_options(config: Config) -> dict:
         "max_overflow": pool.max_overflow,
         "pool_timeout": pool.pool_timeout,
         "pool_recycle": pool.pool_recycle,
-        "pool_pre_ping": True,
+        # Not on every checkout: see ping_idle_connections.
+        "pool_pre_ping": False,
     }
+
+
+def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled PostgreSQL connection before use only if it sat idle that long.
+
+    SQLAlchemy's pre-ping costs a round trip on every checkout, i.e. every request. A connection
+    that has just been used is almost surely alive; one that died while busy fails its request
+    with a 503 and SQLAlchemy then replaces the whole pool. Raising DisconnectionError here makes
+    the pool drop the dead connection and open a new one (SQLAlchemy's documented recipe).
+    """
+    if engine.dialect.name == "sqlite":
+        return
+
+    @event.listens_for(engine, "checkin")
+    def _remember_idle_start(dbapi_connection, record) -> None:  # noqa: ANN001
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, proxy) -> None:  # noqa: ANN001
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # a new connection, or one in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("idle connection is gone") from exc
+
+
+def autocommit_statements() -> None:
+    """On PostgreSQL, let each statement of this request commit by itself.
+
+    For the token endpoints, whose every write is one statement (insert a token, claim a refresh
+    token, revoke a grant): no BEGIN and COMMIT or ROLLBACK round trips around them. Call it
+    before the request's first query; SQLite keeps its transactions, which cost no round trip.
+    """
+    if db.engine.dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 @event.listens_for(Engine, "connect")

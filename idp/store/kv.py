@@ -13,7 +13,7 @@ import random
 from typing import Any, Protocol
 
 import redis
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -127,6 +127,30 @@ class SqlStore:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # The hot statements (codes, markers) are built once and run with parameters.
+        self._put = self._upsert_statement(only_if_expired=False)
+        self._add = self._upsert_statement(only_if_expired=True)
+        live = (KvEntry.key == bindparam("key"), KvEntry.expires_at > bindparam("now"))
+        self._get = select(KvEntry.value).where(*live)
+        self._take = delete(KvEntry).where(*live).returning(KvEntry.value)
+
+    def _upsert_statement(self, only_if_expired: bool):  # noqa: ANN202
+        """Insert an entry, or replace it (`add`: only if it has expired)."""
+        stmt = self._insert(KvEntry).values(
+            key=bindparam("key"),
+            value=bindparam("value"),
+            counter=bindparam("counter"),
+            expires_at=bindparam("expires_at"),
+        )
+        return stmt.on_conflict_do_update(
+            index_elements=[KvEntry.key],
+            set_={
+                "value": stmt.excluded.value,
+                "counter": stmt.excluded.counter,
+                "expires_at": stmt.excluded.expires_at,
+            },
+            where=KvEntry.expires_at <= bindparam("now") if only_if_expired else None,
+        )
 
     def _upsert(self, key: str, values: dict[str, Any], only_if_expired: bool, now: float):
         stmt = self._insert(KvEntry).values(key=key, **values)
@@ -137,34 +161,36 @@ class SqlStore:
         if random.random() < self.SWEEP_PROBABILITY:
             conn.execute(delete(KvEntry).where(KvEntry.expires_at <= now))
 
+    @staticmethod
+    def _entry(key: str, value: dict[str, Any], ttl: float, now: float) -> dict[str, Any]:
+        return {
+            "key": key,
+            "value": json.dumps(value),
+            "counter": 0,
+            "expires_at": now + ttl,
+            "now": now,
+        }
+
     def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
         now = now_float()
-        values = {"value": json.dumps(value), "counter": 0, "expires_at": now + ttl}
         with self.engine.begin() as conn:
-            conn.execute(self._upsert(key, values, False, now))
+            conn.execute(self._put, self._entry(key, value, ttl, now))
             self._maybe_sweep(conn, now)
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(KvEntry.value).where(KvEntry.key == key, KvEntry.expires_at > now_float())
-            ).first()
+            row = conn.execute(self._get, {"key": key, "now": now_float()}).first()
         return _load(row[0]) if row else None
 
     def take(self, key: str) -> dict[str, Any] | None:
         with self.engine.begin() as conn:
-            row = conn.execute(
-                delete(KvEntry)
-                .where(KvEntry.key == key, KvEntry.expires_at > now_float())
-                .returning(KvEntry.value)
-            ).first()
+            row = conn.execute(self._take, {"key": key, "now": now_float()}).first()
         return _load(row[0]) if row else None
 
     def add(self, key: str, value: dict[str, Any], ttl: float) -> bool:
         now = now_float()
-        values = {"value": json.dumps(value), "counter": 0, "expires_at": now + ttl}
         with self.engine.begin() as conn:
-            result = conn.execute(self._upsert(key, values, True, now))
+            result = conn.execute(self._add, self._entry(key, value, ttl, now))
         return result.rowcount == 1
 
     def incr(self, key: str, ttl: float) -> int:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from ..clock import now
 from ..security import sha256_hex
 from .db import db
 from .models import Token
+
+# Built once: constructing a statement costs more than running it on the hot path.
+_INSERT = Token.__table__.insert()
+_BY_ACCESS = select(Token).where(Token.access_token_hash == bindparam("digest"))
+_BY_REFRESH = select(Token).where(Token.refresh_token_hash == bindparam("digest"))
 
 
 def save(
@@ -46,20 +51,20 @@ def save(
         "access_revoked": False,
         "refresh_revoked": False,
     }
-    db.session.execute(insert(Token), [values])
+    db.session.execute(_INSERT, values)
     db.session.commit()
 
 
 def by_access_token(value: str) -> Token | None:
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
-    return db.session.scalar(select(Token).where(Token.access_token_hash == sha256_hex(value)))
+    return db.session.scalar(_BY_ACCESS, {"digest": sha256_hex(value)})
 
 
 def by_refresh_token(value: str) -> Token | None:
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
-    return db.session.scalar(select(Token).where(Token.refresh_token_hash == sha256_hex(value)))
+    return db.session.scalar(_BY_REFRESH, {"digest": sha256_hex(value)})
 
 
 def claim_refresh(token: Token) -> bool:

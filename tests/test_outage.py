@@ -237,9 +237,7 @@ def pooled_hub(tmp_path, request, ping_after_idle: float):  # noqa: ANN001, ANN2
     return database, app, web
 
 
-def test_a_connection_that_died_while_idle_is_replaced_before_a_request_sees_it(
-    tmp_path, request
-):
+def test_a_connection_that_died_while_idle_is_replaced_before_a_request_sees_it(tmp_path, request):
     database, app, web = pooled_hub(tmp_path, request, ping_after_idle=0)
     try:
         assert end_server_connections(database) >= 1

@@ -73,6 +73,19 @@ def test_entries_expire(store, clock, app):
     assert store.count("cnt") == 0 and store.incr("cnt", 10) == 1
 
 
+def test_put_many_writes_each_entry_with_its_own_ttl(store, clock, app):
+    store.put("b", {"old": True}, 60)
+    store.put_many([("a", {"v": 1}, 10), ("b", {"v": 2}, 100)])
+    assert store.get("a") == {"v": 1} and store.get("b") == {"v": 2}
+    if app.config["IDP"].redis_url:
+        r = redis.Redis.from_url(REDIS_URL)
+        prefix = app.config["IDP"].redis_key_prefix
+        assert 0 < r.pttl(prefix + "a") <= 10_000 < r.pttl(prefix + "b") <= 100_000
+        return
+    clock.advance(11)
+    assert store.get("a") is None and store.get("b") == {"v": 2}
+
+
 def test_ping(store):
     assert store.ping() is True
 

@@ -10,7 +10,7 @@ sessions (for "devices and sessions" and for ending them all).
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from flask import Response, current_app, has_request_context, request
@@ -38,6 +38,8 @@ class SsoSession:
     # Signed in through a national connector: {"connector", "sub", "sid", "id_token"}, for
     # logging out upstream and for the upstream's back-channel logout.
     upstream: dict | None = None
+    # Clients already in the session's client set, so a returning one costs no store write.
+    joined: list[str] = field(default_factory=list)
     key: str = ""
 
     def to_record(self) -> dict:
@@ -73,8 +75,12 @@ def _save(session: SsoSession, at: int) -> None:
     if ttl <= 0:
         end(session)
         return
-    kv().put(f"sso:{session.key}", session.to_record(), ttl)
-    kv().put(f"sid:{session.sid}", {"key": session.key, "user_id": session.user_id}, ttl)
+    kv().put_many(
+        [
+            (f"sso:{session.key}", session.to_record(), ttl),
+            (f"sid:{session.sid}", {"key": session.key, "user_id": session.user_id}, ttl),
+        ]
+    )
 
 
 def start(
@@ -171,9 +177,12 @@ def of_user(user_id: int) -> list[SsoSession]:
 def touch(session: SsoSession, client_id: str | None = None) -> None:
     """Extend the idle lifetime and remember a client that received tokens in this session."""
     at = now()
-    if client_id:
+    joining = client_id is not None and client_id not in session.joined
+    if joining:
+        # The set is what logout reads; `joined` only spares the write next time.
         kv().set_add(f"sso-clients:{session.sid}", client_id, _config().absolute_timeout)
-    if at - session.last_seen >= TOUCH_INTERVAL:
+        session.joined.append(client_id)
+    if joining or at - session.last_seen >= TOUCH_INTERVAL:
         session.last_seen = at
         _save(session, at)
 

@@ -154,14 +154,14 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             claims_request=getattr(request, "claims_request", None),
         )
         key = _code_key(code)
-        kv().put(f"codegrant:{key}", {"grant_id": record.grant_id}, CODE_REPLAY_MEMORY)
-        kv().put(key, asdict(record), cfg.code_ttl + 5)
+        entries = [
+            (f"codegrant:{key}", {"grant_id": record.grant_id}, CODE_REPLAY_MEMORY),
+            (key, asdict(record), cfg.code_ttl + 5),
+        ]
         if record.nonce:
-            kv().put(
-                f"nonce:{record.client_id}:{sha256_hex(record.nonce)}",
-                {},
-                current_app.config["IDP"].tokens.id_token_ttl,
-            )
+            nonce_key = f"nonce:{record.client_id}:{sha256_hex(record.nonce)}"
+            entries.append((nonce_key, {}, cfg.id_token_ttl))
+        kv().put_many(entries)
 
     def query_authorization_code(self, code: str, client) -> CodeRecord | None:  # noqa: ANN001
         if not isinstance(code, str) or not code or len(code) > 256:

@@ -1,7 +1,7 @@
 """The short-lived store: codes, sessions, interactions, rate limits, replay markers.
 
-One small contract (put / get / take / add / incr / delete), two implementations: Redis in
-production and the SQL database by default, so several workers agree even without Redis.
+One small contract (put / put_many / get / take / add / incr / delete), two implementations:
+Redis in production and the SQL database by default, so several workers agree even without Redis.
 Values are JSON objects; every entry has a time to live. ``take`` is atomic: of many concurrent
 callers exactly one gets the value, which is what makes authorization codes single-use.
 """
@@ -27,6 +27,8 @@ class StoreUnavailable(RuntimeError):
 
 class ShortLivedStore(Protocol):
     def put(self, key: str, value: dict[str, Any], ttl: float) -> None: ...
+
+    def put_many(self, entries: list[tuple[str, dict[str, Any], float]]) -> None: ...
 
     def get(self, key: str) -> dict[str, Any] | None: ...
 
@@ -69,6 +71,13 @@ class RedisStore:
 
     def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
         self._call(self.redis.set, self._k(key), json.dumps(value), px=_ms(ttl))
+
+    def put_many(self, entries: list[tuple[str, dict[str, Any], float]]) -> None:
+        """Several puts in one round trip (key, value, ttl)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key, value, ttl in entries:
+            pipe.set(self._k(key), json.dumps(value), px=_ms(ttl))
+        self._call(pipe.execute)
 
     def get(self, key: str) -> dict[str, Any] | None:
         return _load(self._call(self.redis.get, self._k(key)))
@@ -175,6 +184,13 @@ class SqlStore:
         now = now_float()
         with self.engine.begin() as conn:
             conn.execute(self._put, self._entry(key, value, ttl, now))
+            self._maybe_sweep(conn, now)
+
+    def put_many(self, entries: list[tuple[str, dict[str, Any], float]]) -> None:
+        """Several puts in one transaction (key, value, ttl)."""
+        now = now_float()
+        with self.engine.begin() as conn:
+            conn.execute(self._put, [self._entry(k, v, ttl, now) for k, v, ttl in entries])
             self._maybe_sweep(conn, now)
 
     def get(self, key: str) -> dict[str, Any] | None:

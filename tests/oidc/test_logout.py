@@ -92,6 +92,33 @@ def test_sign_in_once_log_out_everywhere(hub, app, receiver):
     assert "logout" in events and "backchannel_logout" in events
 
 
+def test_a_returning_client_costs_no_session_write_and_stays_in_the_logout_set(
+    hub, app, monkeypatch
+):
+    a, sa = hub.add_client(name="A", redirect_uris=[A_CB], first_party=True)
+    b, sb = hub.add_client(name="B", redirect_uris=[B_CB], first_party=True)
+    hub.add_user()
+    sid = decode(hub, hub.tokens(a, sa, A_CB)["id_token"]).claims["sid"]
+    store = app.extensions["idp_kv"]
+    set_adds = []
+    original = store.set_add
+
+    def counting_set_add(key, member, ttl):
+        set_adds.append(member)
+        return original(key, member, ttl)
+
+    monkeypatch.setattr(store, "set_add", counting_set_add)
+    hub.tokens(a, sa, A_CB, prompt="none")  # A again, silently
+    assert set_adds == []
+    hub.tokens(b, sb, B_CB, prompt="none")  # B joins the session
+    hub.tokens(b, sb, B_CB, prompt="none")
+    assert set_adds == [b]
+    with app.app_context():
+        from idp.login import sessions
+
+        assert sorted(sessions.by_sid(sid).clients) == sorted([a, b])
+
+
 def test_logout_without_hint_asks_first(hub):
     (a, sa), _ = two_clients(hub, "https://a.example/bc")
     hub.add_user()

@@ -47,7 +47,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     from .login.authenticators import bp as authenticators_bp
     from .login.second_factor import bp as mfa_bp
     from .login.views import bp as login_bp
-    from .security import init_input_guards, init_security_headers
+    from .security import FormSessionInterface, init_input_guards, init_security_headers
     from .store import RedisStore, SqlStore, db
     from .store.db import engine_options, ping_idle_connections
 
@@ -78,6 +78,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         JSON_SORT_KEYS=False,
     )
+    app.session_interface = FormSessionInterface()
     if clock is not None:
         app.extensions["idp_clock"] = clock
     Path(config.instance_dir).mkdir(parents=True, exist_ok=True)

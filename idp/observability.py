@@ -100,6 +100,12 @@ class RequestIdFilter(logging.Filter):
 
 def configure_logging(log_format: str) -> None:
     """One handler on stderr for the hub's loggers, JSON or text."""
+    # No line carries the caller's file, thread or process name: skip collecting them on every
+    # record (the logging HOWTO's "Optimization"; findCaller walks the stack per access line).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
     if log_format == "json":
@@ -155,6 +161,11 @@ def init_app(app: Flask) -> None:
     ]
     json_access = config.server.log_format == "json"
 
+    # Metric children by label values: prometheus-client's labels() validates and locks on
+    # every call, which costs more than the increment on a request that does little else.
+    counters: dict[tuple[str, str, int], object] = {}
+    histograms: dict[str, object] = {}
+
     @app.before_request
     def start_request() -> None:
         given = request.headers.get("X-Request-ID", "")
@@ -163,23 +174,36 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def finish_request(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        elapsed = time.perf_counter() - g.get("request_started", time.perf_counter())
-        endpoint = request.endpoint or "unknown"
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-        LATENCY.labels(endpoint).observe(elapsed)
+        state = g._get_current_object()  # one context lookup, not one per attribute
+        req = request._get_current_object()
+        request_id = state.get("request_id", "")
+        response.headers["X-Request-ID"] = request_id
+        elapsed = time.perf_counter() - state.get("request_started", time.perf_counter())
+        endpoint = req.endpoint or "unknown"
+        method, status = req.method, response.status_code
+        counter = counters.get((endpoint, method, status))
+        if counter is None:
+            counter = counters[endpoint, method, status] = REQUESTS.labels(
+                endpoint, method, str(status)
+            )
+        counter.inc()
+        histogram = histograms.get(endpoint)
+        if histogram is None:
+            histogram = histograms[endpoint] = LATENCY.labels(endpoint)
+        histogram.observe(elapsed)
         if json_access:
             access_log.info(
                 "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
+                method,
+                req.path,
+                status,
                 extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
+                    "request_id": request_id,
+                    "method": method,
+                    "path": req.path,
+                    "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
-                    "remote_addr": request.remote_addr,
+                    "remote_addr": req.remote_addr,
                     "endpoint": endpoint,
                 },
             )

@@ -8,6 +8,7 @@ import secrets
 from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, abort, request
+from flask.sessions import SecureCookieSessionInterface
 
 
 def sha256_hex(value: str) -> str:
@@ -30,6 +31,24 @@ CSP = (
     "form-action 'self'{form_action}; "
     "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
+
+
+class FormSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session (it carries the forms' CSRF secret), with its serializer
+    built once (one interface per app), and none at all for a request without the cookie: the
+    token, userinfo and introspection calls of client systems never send one."""
+
+    _serializer = None
+
+    def get_signing_serializer(self, app: Flask):  # noqa: ANN201
+        if self._serializer is None:
+            self._serializer = super().get_signing_serializer(app)
+        return self._serializer
+
+    def open_session(self, app: Flask, request):  # noqa: ANN001, ANN201
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def _utf8_form(body: bytes) -> bool:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+import weakref
 
+from flask import g, has_request_context
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -19,9 +22,29 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+_autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class HubSession(Session):
+    """Flask-SQLAlchemy's session, whose every transaction in a request marked by
+    `autocommit_statements` runs on an autocommit connection (SQLAlchemy's recipe of one engine
+    with several isolation levels), not only the first: a refresh commits twice."""
+
+    def get_bind(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        engine = super().get_bind(*args, **kwargs)
+        if has_request_context() and g.get("idp_autocommit") and isinstance(engine, Engine):
+            autocommit = _autocommit_engines.get(engine)
+            if autocommit is None:
+                autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+                _autocommit_engines[engine] = autocommit
+            return autocommit
+        return engine
+
+
 # Request-scoped sessions: objects stay usable after commit instead of reloading per attribute.
 db = SQLAlchemy(
-    metadata=MetaData(naming_convention=NAMING), session_options={"expire_on_commit": False}
+    metadata=MetaData(naming_convention=NAMING),
+    session_options={"expire_on_commit": False, "class_": HubSession},
 )
 
 
@@ -71,11 +94,12 @@ def autocommit_statements() -> None:
     """On PostgreSQL, let each statement of this request commit by itself.
 
     For the token endpoints, whose every write is one statement (insert a token, claim a refresh
-    token, revoke a grant): no BEGIN and COMMIT or ROLLBACK round trips around them. Call it
-    before the request's first query; SQLite keeps its transactions, which cost no round trip.
+    token, revoke a grant): no BEGIN and COMMIT or ROLLBACK round trips around them. It holds
+    for every transaction the request starts after the call. SQLite keeps its transactions:
+    they cost no round trip, and switching its isolation level costs a PRAGMA each way.
     """
     if db.engine.dialect.name == "postgresql":
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        g.idp_autocommit = True
 
 
 @event.listens_for(Engine, "connect")

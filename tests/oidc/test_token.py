@@ -7,7 +7,9 @@ import time
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from sqlalchemy import event
 
+from idp.store.db import db
 from tests.conftest import ISSUER, pkce_pair
 
 RP = "https://rp.example/cb"
@@ -330,3 +332,37 @@ def test_unknown_client_is_invalid_client(hub):
         auth=("nobody", "secret"),
     )
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+
+
+def test_token_endpoints_run_every_statement_in_autocommit_on_postgresql(hub, app, backend):
+    """No BEGIN/COMMIT round trips on PostgreSQL, also after a refresh's first commit; SQLite
+    keeps its transactions."""
+    a, secret = hub.add_client()
+    hub.add_user()
+    first = exchange(hub, hub.code_for(a), a, secret).get_json()
+    autocommit = []
+
+    def note_mode(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        autocommit.append(conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note_mode)
+    try:
+        refreshed = hub.token(
+            {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+            auth=(a, secret),
+        )
+        assert refreshed.status_code == 200
+        assert (
+            hub.web.get(
+                "/userinfo",
+                headers={"Authorization": f"Bearer {refreshed.get_json()['access_token']}"},
+            ).status_code
+            == 200
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", note_mode)
+    # The refresh reads the token, claims it, commits, then inserts the new pair and commits.
+    assert len(autocommit) >= 4
+    assert all(autocommit) if backend == "pg" else not any(autocommit)

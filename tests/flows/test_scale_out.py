@@ -1,7 +1,8 @@
 """Two `idp serve` instances (two gunicorn workers each) on different ports, sharing one
-PostgreSQL database and one Redis, behave as one hub: sign in on one, exchange and refresh on
-the other, log out on either; a disabled client is refused by both within a few seconds; and
-fifty concurrent uses of one code or one refresh token give exactly one success."""
+PostgreSQL database and one Redis (or, on one host, one SQLite file), behave as one hub: sign in
+on one, exchange and refresh on the other, log out on either; a disabled client is refused by
+both within a few seconds; and fifty concurrent uses of one code or one refresh token give
+exactly one success."""
 
 from __future__ import annotations
 
@@ -31,19 +32,26 @@ def shared_database():
         yield url
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory, shared_database):
-    """Instances A and B: one issuer, one keys folder, one database, one Redis prefix."""
+@pytest.fixture(scope="module", params=["pg", "sqlite"])
+def pair(request, tmp_path_factory):
+    """Instances A and B: one issuer, one keys folder, one database, one short-lived store:
+    PostgreSQL and Redis, or one SQLite file (and its short-lived table) on one host."""
     root = tmp_path_factory.mktemp("scale")
-    prefix = f"idpscale:{uuid.uuid4().hex[:8]}:"
+    if request.param == "pg":
+        prefix = f"idpscale:{uuid.uuid4().hex[:8]}:"
+        stores = (
+            f'database_url = "{request.getfixturevalue("shared_database")}"\n'
+            f'redis_url = "{REDIS_URL}"\nredis_key_prefix = "{prefix}"\n'
+        )
+    else:
+        stores = f'database_url = "sqlite:///{root / "shared.db"}"\n'
     (root / "a").mkdir()
     (root / "b").mkdir()
     a, b = LiveHub(root / "a"), LiveHub(root / "b")
     for hub in (a, b):
         hub.config_path.write_text(
             f'issuer = "{a.url}"\ninstance_dir = "{hub.workdir / "instance"}"\n'
-            f'keys_dir = "{root / "keys"}"\ndatabase_url = "{shared_database}"\n'
-            f'redis_url = "{REDIS_URL}"\nredis_key_prefix = "{prefix}"\n'
+            f'keys_dir = "{root / "keys"}"\n{stores}'
             "[server]\nworkers = 2\n"
         )
     a.start()

@@ -262,6 +262,9 @@ def scenarios(bench: Bench, n: int, seconds: float, clients: int) -> list[tuple]
 
     measure("framework ceiling (bare Flask)", cp, [loadgen.fixed(req("GET", "/hello"))] * n)
     measure("crypto ceiling (sign RS256 JWT)", cp, [loadgen.fixed(req("GET", "/sign"))] * n)
+    # The hub's own per-request work (request id, metrics, access log, input guards, security
+    # headers) with no store and no protocol: the most any hub endpoint can reach.
+    measure("hub floor (/healthz)", hp, [loadgen.fixed(req("GET", "/healthz"))] * n)
     discovery = [
         loadgen.fixed(req("GET", "/.well-known/openid-configuration" if i % 2 else "/jwks"))
         for i in range(n)

@@ -181,10 +181,7 @@ class SqlStore:
         }
 
     def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
-        now = now_float()
-        with self.engine.begin() as conn:
-            conn.execute(self._put, self._entry(key, value, ttl, now))
-            self._maybe_sweep(conn, now)
+        self.put_many([(key, value, ttl)])
 
     def put_many(self, entries: list[tuple[str, dict[str, Any], float]]) -> None:
         """Several puts in one transaction (key, value, ttl)."""

@@ -104,3 +104,16 @@ def test_cannot_end_someone_elses_session(hub):
     form = hidden_inputs(attacker.get("/account/sessions").get_data(as_text=True))
     attacker.post(f"/account/sessions/{victim_sid}/end", data=form)
     assert victim.get("/account").status_code == 200
+
+
+def test_a_session_record_with_fields_from_a_newer_version_still_loads(app):
+    """During a rolling deploy a newer worker may write fields this one does not know."""
+    from idp.login import sessions
+    from idp.store import kv
+
+    with app.test_request_context("/"):
+        session, _ = sessions.start(user_id=1, amr=["pwd"], acr="LoA1")
+        record = kv().get(f"sso:{session.key}")
+        kv().put(f"sso:{session.key}", {**record, "field_of_a_later_version": 1}, 600)
+        loaded = sessions.by_sid(session.sid)
+        assert loaded is not None and loaded.sid == session.sid and loaded.user_id == 1

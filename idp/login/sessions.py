@@ -10,7 +10,7 @@ sessions (for "devices and sessions" and for ending them all).
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 
 from flask import Response, current_app, has_request_context, request
@@ -58,6 +58,9 @@ class SsoSession:
     @property
     def clients(self) -> list[str]:
         return kv().set_members(f"sso-clients:{self.sid}")
+
+
+_FIELDS = frozenset(f.name for f in fields(SsoSession)) - {"key"}
 
 
 def _config():  # noqa: ANN202
@@ -134,7 +137,9 @@ def by_upstream(connector: str, sub: str | None, sid: str | None) -> list[SsoSes
 def _live(record: dict | None, key: str) -> SsoSession | None:
     if not record:
         return None
-    session = SsoSession(key=key, **record)
+    # Fields this version does not know (a newer worker wrote the record during a rolling
+    # deploy) are left aside rather than failing the request.
+    session = SsoSession(key=key, **{k: v for k, v in record.items() if k in _FIELDS})
     at = now()
     cfg = _config()
     if (

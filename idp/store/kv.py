@@ -161,11 +161,6 @@ class SqlStore:
             where=KvEntry.expires_at <= bindparam("now") if only_if_expired else None,
         )
 
-    def _upsert(self, key: str, values: dict[str, Any], only_if_expired: bool, now: float):
-        stmt = self._insert(KvEntry).values(key=key, **values)
-        where = KvEntry.expires_at <= now if only_if_expired else None
-        return stmt.on_conflict_do_update(index_elements=[KvEntry.key], set_=values, where=where)
-
     def _maybe_sweep(self, conn, now: float) -> None:  # noqa: ANN001
         if random.random() < self.SWEEP_PROBABILITY:
             conn.execute(delete(KvEntry).where(KvEntry.expires_at <= now))
@@ -210,7 +205,8 @@ class SqlStore:
         now = now_float()
         with self.engine.begin() as conn:
             conn.execute(
-                self._upsert(key, {"value": None, "counter": 0, "expires_at": now + ttl}, True, now)
+                self._add,
+                {"key": key, "value": None, "counter": 0, "expires_at": now + ttl, "now": now},
             )
             conn.execute(
                 update(KvEntry).where(KvEntry.key == key).values(counter=KvEntry.counter + 1)

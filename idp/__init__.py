@@ -43,6 +43,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     from .broker.views import bp as broker_bp
     from .errors import init_error_handlers
     from .keys import KeyRing
+    from .login import interaction
     from .login.account import bp as account_bp
     from .login.authenticators import bp as authenticators_bp
     from .login.second_factor import bp as mfa_bp
@@ -102,6 +103,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     i18n.init_app(app)
     csrf.init_app(app)
     oidc.init_app(app)
+    interaction.init_app(app)
     csrf.exempt(oidc.bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(mfa_bp)

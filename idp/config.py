@@ -130,6 +130,12 @@ class BrokerConfig:
         "",
         'The same for businesses and organisations (Decree 69/2024/NĐ-CP: "2025-07-01").',
     )
+    logout_token_max_age: int = option(
+        300,
+        "Seconds after its `iat` that an upstream's back-channel logout token is accepted "
+        "(its `exp` is honoured too when present); its `jti` is remembered at least as long, "
+        "so no token can be replayed.",
+    )
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,12 @@ from flask import Blueprint, current_app, jsonify, make_response, redirect, requ
 
 from ..security import sha256_hex
 from ..store import audit, kv
-from .upstream import Connector, UpstreamError
+from .upstream import CLOCK_SKEW, Connector, UpstreamError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("broker_logout", __name__)
 
 RETURN_TTL = 600
-JTI_MEMORY = 3600
 
 
 def upstream_logout_uri(upstream: dict | None, final_uri: str | None) -> str | None:
@@ -42,7 +41,7 @@ def upstream_logout_uri(upstream: dict | None, final_uri: str | None) -> str | N
 @bp.route("/broker/<name>/logged-out")
 def logged_out(name: str):  # noqa: ANN201
     """Back from the upstream's logout: on to where the client asked, else the signed-out page."""
-    from ..oidc.end_session import logged_out_page
+    from ..login.logout import logged_out_page
 
     state = request.args.get("state", "")
     record = kv().take(f"upstream-logout:{sha256_hex(state)}") if 0 < len(state) <= 256 else None
@@ -70,13 +69,16 @@ def backchannel_logout(name: str):  # noqa: ANN201
     token = request.form.get("logout_token", "")
     if not token or len(token) > 16384:
         return _refuse("logout_token is missing", name)
+    max_age = current_app.config["IDP"].broker.logout_token_max_age
     try:
-        claims = Connector(name, connector_config).verify_logout_token(token)
+        claims = Connector(name, connector_config).verify_logout_token(token, max_age)
     except UpstreamError as exc:
         log.warning("logout token from %s refused: %s", name, exc)
         return _refuse("the logout token is not valid", name)
     jti = str(claims["jti"])[:256]
-    if not kv().add(f"upstream-jti:{name}:{sha256_hex(jti)}", {}, JTI_MEMORY):
+    # Remembered for as long as the token could pass the age check, and then some.
+    memory = max_age + 2 * CLOCK_SKEW
+    if not kv().add(f"upstream-jti:{name}:{sha256_hex(jti)}", {}, memory):
         return _refuse("the logout token was used already", name)
     sub = claims.get("sub") if isinstance(claims.get("sub"), str) else None
     sid = claims.get("sid") if isinstance(claims.get("sid"), str) else None

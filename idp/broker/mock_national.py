@@ -32,7 +32,17 @@ ACCOUNT_TYPES = {
     "vneid": "Tài khoản định danh điện tử cấp bởi Bộ Công an (VNeID)",
     "vnpost": "Tài khoản cấp bởi Bưu điện Việt Nam",
 }
-FAULTS = ("", "error", "bad_signature", "wrong_aud", "wrong_nonce", "token_error", "slow_token")
+FAULTS = (
+    "",
+    "error",
+    "bad_signature",
+    "wrong_aud",
+    "wrong_nonce",
+    "token_error",
+    "slow_token",
+    "userinfo_no_sub",  # userinfo without `sub`, naming another person
+    "userinfo_other_sub",  # userinfo for another subject than the ID token
+)
 
 
 @dataclass(frozen=True)
@@ -189,18 +199,24 @@ class MockNational:
         key = self.other_key if fault == "bad_signature" else self.key
         return jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, key)
 
-    def logout_token(self, sub: str, sid: str | None) -> str:
-        """Back-Channel Logout 1.0 §2.4."""
+    def logout_token(
+        self, sub: str, sid: str | None, age: int = 0, lifetime: int | None = None
+    ) -> str:
+        """Back-Channel Logout 1.0 §2.4 (issued `age` seconds ago; with `exp` when given a
+        lifetime)."""
+        issued = int(time.time()) - age
         claims = {
             "iss": self.issuer,
             "aud": self.client_id,
-            "iat": int(time.time()),
+            "iat": issued,
             "jti": secrets.token_urlsafe(16),
             "sub": sub,
             "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
         }
         if sid:
             claims["sid"] = sid
+        if lifetime is not None:
+            claims["exp"] = issued + lifetime
         header = {"alg": "RS256", "kid": self.key.kid, "typ": "logout+jwt"}
         return jwt.encode(header, claims, self.key)
 
@@ -405,8 +421,16 @@ def create_mock_app(state: MockNational) -> Flask:
         if pending.get("nonce"):
             id_claims["nonce"] = "not-the-nonce" if fault == "wrong_nonce" else pending["nonce"]
         access_token = secrets.token_urlsafe(32)
+        info = dict(claims)
+        if fault in ("userinfo_no_sub", "userinfo_other_sub"):
+            other = next(p for p in DEMO_PEOPLE if p.kind == "1" and p.key != person.key)
+            info.update(SoDinhDanh=other.national_id, HoVaTen=other.name)
+            if fault == "userinfo_no_sub":
+                info.pop("sub")
+            else:
+                info["sub"] = other.tech_id
         with state.lock:
-            state.tokens[access_token] = {"claims": claims, "expires": now + 600}
+            state.tokens[access_token] = {"claims": info, "expires": now + 600}
         return jsonify(
             access_token=access_token,
             token_type="Bearer",  # noqa: S106 - a token type, not a secret
@@ -474,14 +498,17 @@ def create_mock_app(state: MockNational) -> Flask:
     @app.post("/mock/logout-token")
     def mock_logout_token():  # noqa: ANN202
         """For tests and demos: a logout token for a demo person's sessions (the newest sid,
-        or none with sid=none), as the portal would send when they log out there."""
+        or none with sid=none), as the portal would send when they log out there; `age` and
+        `lifetime` (seconds) make an old token, or one with `exp`."""
         person = people.get(request.form.get("person", ""))
         if person is None:
             abort(400, "unknown person")
         with state.lock:
             sids = list(state.sessions.get(person.tech_id, []))
         sid = None if request.form.get("sid") == "none" or not sids else sids[-1]
-        return jsonify(logout_token=state.logout_token(person.tech_id, sid), sid=sid)
+        age = request.form.get("age", type=int) or 0
+        lifetime = request.form.get("lifetime", type=int)
+        return jsonify(logout_token=state.logout_token(person.tech_id, sid, age, lifetime), sid=sid)
 
     return app
 

@@ -226,8 +226,9 @@ class Connector:
         raw = dict(claims)
         if self.config.fetch_userinfo and meta.get("userinfo_endpoint"):
             info = self._userinfo(meta["userinfo_endpoint"], tokens.get("access_token"))
-            if info.get("sub") is not None and info.get("sub") != claims["sub"]:
-                raise UpstreamError("bad_token", "userinfo sub differs from the ID token")
+            # OIDC Core §5.3.2: without the ID token's `sub`, the answer is not used at all.
+            if info.get("sub") != claims["sub"]:
+                raise UpstreamError("bad_token", "userinfo sub is missing or differs")
             raw.update(info)
         return self.map_identity(raw, claims, id_token)
 
@@ -295,12 +296,16 @@ class Connector:
         if (len(audiences) > 1 or azp is not None) and azp != self.config.client_id:
             raise UpstreamError("bad_token", "azp is not the hub")
 
-    def verify_logout_token(self, value: str) -> dict:
-        """Back-Channel Logout 1.0 §2.6: signature, iss, aud, iat, the logout event, sub or
-        sid, and no nonce. Replays are the caller's to refuse (by `jti`)."""
+    def verify_logout_token(self, value: str, max_age: int) -> dict:
+        """Back-Channel Logout 1.0 §2.6: signature, iss, aud, iat (issued within `max_age`
+        seconds, `exp` honoured when present), the logout event, sub or sid, and no nonce.
+        Replays are the caller's to refuse (by `jti`, remembered longer than `max_age`)."""
         meta = self.metadata()
         claims = self._decode(meta, value)
         _validate(claims, meta["issuer"], iat={"essential": True}, jti={"essential": True})
+        iat = claims.get("iat")
+        if not isinstance(iat, int | float) or iat < time.time() - max_age - CLOCK_SKEW:
+            raise UpstreamError("bad_token", "the logout token is too old")
         self._check_audience(claims)
         events = claims.get("events")
         if not isinstance(events, dict) or not isinstance(events.get(LOGOUT_EVENT), dict):

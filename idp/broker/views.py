@@ -11,7 +11,7 @@ from dataclasses import asdict
 from flask import Blueprint, abort, current_app, redirect, request, url_for
 
 from ..errors import InteractionExpired
-from ..login import flow
+from ..login import flow, interaction
 from ..security import sha256_hex
 from ..store import audit, kv
 from .first_login import after_upstream
@@ -53,9 +53,11 @@ def start(iid: str, name: str):  # noqa: ANN201
     except UpstreamError as exc:
         return _failed(iid, client, name, exc)
     ttl = current_app.config["IDP"].session.interaction_ttl
+    # state, nonce and the PKCE verifier wait under the browser's binding: the answer signs
+    # in only the browser that went upstream (no login CSRF through a forwarded callback).
     kv().put(
         f"broker:{sha256_hex(pending.state)}",
-        {"iid": iid, "connector": name, **asdict(pending)},
+        {"iid": iid, "connector": name, "browser": ix["browser"], **asdict(pending)},
         ttl,
     )
     return redirect(url)
@@ -64,9 +66,15 @@ def start(iid: str, name: str):  # noqa: ANN201
 @bp.route("/broker/<name>/callback")
 def callback(name: str):  # noqa: ANN201
     state = request.args.get("state", "")
-    record = kv().take(f"broker:{sha256_hex(state)}") if 0 < len(state) <= 256 else None
+    key = f"broker:{sha256_hex(state)}"
+    record = kv().get(key) if 0 < len(state) <= 256 else None
     if record is None or record.pop("connector") != name:
         raise InteractionExpired(status=400)
+    # Checked before the state is spent: a forwarded callback neither signs this browser in
+    # nor spoils the sign-in of the browser that started it.
+    interaction.require_same_browser(record.pop("browser", None), "broker_callback")
+    if kv().take(key) is None:
+        raise InteractionExpired(status=400)  # the same answer, already used
     iid = record.pop("iid")
     ix, params, client = flow.load(iid, allow_hub=True)
     args = {k: v[:4096] for k, v in request.args.items()}

@@ -9,10 +9,9 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_wtf import FlaskForm
 
-from ..oidc.end_session import logged_out_page
 from ..store import clients, users
 from . import sessions
-from .logout import end_all_for_user, end_session
+from .logout import end_all_for_user, end_session, logged_out_page
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 

@@ -5,12 +5,14 @@ or to the hub page that asked. Password, second factor and (later) national sign
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import g, make_response, redirect, render_template, url_for
 
-from ..oidc.authorize import redirect_origin
 from ..store import audit, clients
 from ..store.models import Client, User
 from . import interaction, sessions, throttle
+from .logout import end_session, frontchannel_page
 
 
 def load(iid: str, allow_hub: bool = False) -> tuple[dict, dict, Client | None]:
@@ -30,6 +32,12 @@ def load(iid: str, allow_hub: bool = False) -> tuple[dict, dict, Client | None]:
 
 def client_id_of(client: Client | None) -> str | None:
     return client.client_id if client is not None else None
+
+
+def redirect_origin(uri: str) -> str:
+    """Scheme, host and port of a redirect URI, for the sign-in page's CSP form-action."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
 def page(template: str, params: dict, status: int = 200, **context):  # noqa: ANN201
@@ -57,16 +65,21 @@ def complete_login(
     upstream: dict | None = None,
 ):  # noqa: ANN201
     """A finished authentication: replace any old session with a new one, remember that this
-    interaction signed in (so prompt=login and max_age are satisfied), go on."""
+    interaction signed in (so prompt=login and max_age are satisfied), go on.
+
+    The session it replaces (the same person signing in again, or someone else in this browser)
+    ends exactly as at logout: its tokens revoked, its clients told by the back channel and, on
+    a short page before going on, the front channel."""
     old = sessions.current()
-    if old is not None:
-        sessions.end(old)
+    front = end_session(old, "replaced") if old is not None else []
     session, secret = sessions.start(user.id, amr, acr, upstream)
     ix.pop("mfa", None)
     interaction.update(iid, ix, login_sid=session.sid)
     throttle.clear(user.username)
     audit.record("login_success", user=user, client_id=client_id_of(client), method=method, acr=acr)
     response = _onward(iid, ix, client)
+    if front:
+        response = frontchannel_page("login/switching.html", front, old.sid, response.location)
     sessions.set_cookie(response, secret)
     return response
 

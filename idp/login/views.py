@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from authlib.oauth2.rfc6749 import AccessDeniedError
 from flask import Blueprint, current_app, redirect, url_for
 from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
@@ -17,8 +16,6 @@ from wtforms.validators import DataRequired, Length
 
 from ..accounts.passwords import verify_password
 from ..broker import policy
-from ..oidc.authorize import redirect_error
-from ..oidc.claims import SCOPE_CLAIMS
 from ..store import audit, consents, users
 from . import assurance, interaction, second_factor, sessions, throttle
 from .flow import client_id_of as _client_id
@@ -202,14 +199,10 @@ def consent(iid: str):  # noqa: ANN201
             interaction.update(iid, ix, consent_given=True)
             audit.record("consent_granted", user=user, client_id=client.client_id, scope=scope)
             return redirect(url_for("oidc.resume", iid=iid))
-        interaction.finish(iid)
+        interaction.update(iid, ix, denied="The user denied the request.")
         audit.record("consent_denied", user=user, client_id=client.client_id, scope=scope)
-        return redirect_error(
-            AccessDeniedError("The user denied the request."),
-            params["redirect_uri"],
-            params.get("state"),
-        )
-    scopes = [s for s in SCOPE_CLAIMS if s in scope.split()]
+        return redirect(url_for("oidc.resume", iid=iid))
+    scopes = [s for s in SCOPE_DESCRIPTIONS if s in scope.split()]
     return _page(
         "login/consent.html",
         params,
@@ -223,13 +216,9 @@ def consent(iid: str):  # noqa: ANN201
 
 @bp.route("/interaction/<iid>/abort", methods=["POST"])
 def abort(iid: str):  # noqa: ANN201
-    _, params, client = _load(iid)
-    interaction.finish(iid)
-    return redirect_error(
-        AccessDeniedError("The user cancelled the sign-in."),
-        params["redirect_uri"],
-        params.get("state"),
-    )
+    ix, _, _ = _load(iid)
+    interaction.update(iid, ix, denied="The user cancelled the sign-in.")
+    return redirect(url_for("oidc.resume", iid=iid))
 
 
 def safe_return_path(value: str | None, default: str = "/account") -> str:

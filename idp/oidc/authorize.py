@@ -8,8 +8,6 @@ sign in or consent, the request is parked as an interaction and resumed afterwar
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import (
     AccessDeniedError,
@@ -29,7 +27,7 @@ from werkzeug.datastructures import MultiDict
 
 from ..clock import now
 from ..errors import IdpError, InvalidClientPage, InvalidRedirectPage
-from ..login import assurance, interaction, sessions
+from ..login import assurance, interaction, second_factor, sessions
 from ..store import clients, consents, users
 from ..store.models import Client, User
 from .blueprint import bp
@@ -173,6 +171,10 @@ def authorize_request(
         user, session = None, None
 
     oauth_request = ParamsRequest(current_app.config["IDP"].issuer + "/authorize", params)
+    if ix is not None and ix.get("denied"):
+        # The person declined on the sign-in pages (cancel, or no to consent).
+        interaction.finish(iid)
+        return redirect_error(AccessDeniedError(ix["denied"]), redirect_uri, state)
     try:
         grant = server.get_consent_grant(oauth_request, end_user=user)
         prompts = set(params.get("prompt", "").split())
@@ -190,8 +192,6 @@ def authorize_request(
                     raise AccessDeniedError("The required assurance level was not reached.")
                 iid = iid or interaction.create(params)
                 return redirect(url_for("login.login", iid=iid, reason="national_level"))
-            from ..login import second_factor  # the sign-in pages import this module
-
             iid = iid or interaction.create(params)
             return second_factor.begin_step_up(iid, ix or interaction.load(iid), session)
         if needs_consent(params, user, client, oauth_request.scope, ix):
@@ -221,9 +221,3 @@ def authorize():  # noqa: ANN201
 def resume(iid: str):  # noqa: ANN201
     ix = interaction.load(iid)
     return authorize_request(ix["params"], set(), iid, ix)
-
-
-def redirect_origin(uri: str) -> str:
-    """Scheme, host and port of a redirect URI, for the sign-in page's CSP form-action."""
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""

@@ -201,6 +201,11 @@ class Dispatcher:
             self.thread = threading.Thread(target=self._run, name="idp-backchannel", daemon=True)
             self.thread.start()
 
+    def queue(self, sid: str, subject: str, client_ids: list[str]) -> int:
+        """Owe logout tokens for an ended session (see `queue`); the sign-in pages reach the
+        outbox through this, without importing the protocol side."""
+        return queue(sid, subject, client_ids)
+
     def kick(self) -> None:
         self.start()
         self.wakeup.set()

@@ -9,7 +9,7 @@ cannot sign citizens out silently (§6).
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oidc.rpinitiated import EndSessionEndpoint
@@ -19,9 +19,8 @@ from wtforms import ValidationError
 
 from ..errors import IdpError
 from ..login import sessions
-from ..login.logout import end_session
+from ..login.logout import end_session, logged_out_page
 from ..store import users
-from ..store.models import Client
 from .blueprint import bp
 
 LOGOUT_PARAMS = (
@@ -63,29 +62,6 @@ class InvalidLogoutRequest(IdpError):
 def _origin(uri: str) -> str:
     parts = urlsplit(uri)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def logged_out_page(front: list[Client], sid: str | None, redirect_uri: str | None):  # noqa: ANN201
-    """The page that loads each client's front-channel logout URI in a hidden frame, then
-    (without JavaScript, by meta refresh) returns to the client when it asked for that."""
-    issuer = current_app.config["IDP"].issuer
-    frames = []
-    for client in front:
-        uri = client.frontchannel_logout_uri
-        sep = "&" if "?" in uri else "?"
-        frames.append(uri + sep + urlencode({"iss": issuer, "sid": sid or ""}))
-    response = make_response(
-        render_template(
-            "login/logged_out.html",
-            frames=frames,
-            redirect_uri=redirect_uri,
-            delay=current_app.config["IDP"].logout.frontchannel_redirect_delay,
-        )
-    )
-    if frames:
-        response.csp_frame_src = " ".join(sorted({_origin(f) for f in frames}))
-    sessions.clear_cookie(response)
-    return response
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -213,7 +213,7 @@ def test_consent_deny_returns_access_denied(hub):
     response = hub.sign_in(client_id, consent=False, state="s1")
     consent_url = response.headers["Location"]
     assert consent_url.endswith("/consent")
-    response = hub.consent(consent_url, decision="deny")
+    response = hub.follow(hub.consent(consent_url, decision="deny"))
     query = query_of(response.headers["Location"])
     assert query["error"] == "access_denied" and query["state"] == "s1"
     assert query["iss"] == ISSUER
@@ -225,7 +225,7 @@ def test_cancel_on_login_page_returns_access_denied(hub):
     client_id, _ = hub.add_client()
     login_url = hub.login_url(client_id, state="c")
     form = hidden_inputs(hub.web.get(login_url).get_data(as_text=True))
-    response = hub.web.post(login_url.replace("/login", "/abort"), data=form)
+    response = hub.follow(hub.web.post(login_url.replace("/login", "/abort"), data=form))
     assert query_of(response.headers["Location"])["error"] == "access_denied"
 
 

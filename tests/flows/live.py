@@ -21,7 +21,8 @@ def free_port() -> int:
 
 
 class LiveHub:
-    def __init__(self, workdir: Path, extra_config: str = "") -> None:
+    def __init__(self, workdir: Path, extra_config: str = "", env: dict | None = None) -> None:
+        self.env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -62,7 +63,7 @@ class LiveHub:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ},
+            env={**os.environ, **self.env},
             start_new_session=True,
         )
         deadline = time.monotonic() + 30

@@ -57,3 +57,26 @@ def test_https_cookies_hsts_and_csrf_with_referer(app):
     assert response.status_code == 302
     sso = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("idp_sso=")]
     assert sso and "Secure" in sso[0] and "HttpOnly" in sso[0] and "SameSite=Lax" in sso[0]
+
+
+def test_the_sign_in_is_bound_by_a_host_only_secure_cookie(app):
+    """Over https the browser binding is `__Host-` (no subdomain or http page can plant it)."""
+    web = app.test_client()
+    response = web.get(
+        "/authorize",
+        base_url=BASE,
+        query_string={
+            "response_type": "code",
+            "client_id": app.test_client_id,
+            "redirect_uri": "https://rp.example/cb",
+            "scope": "openid",
+        },
+    )
+    (cookie,) = [
+        c for c in response.headers.getlist("Set-Cookie") if c.startswith("__Host-idp_browser=")
+    ]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Path=/" in cookie and "Domain" not in cookie
+    login_url = BASE + response.headers["Location"]
+    assert web.get(login_url, base_url=BASE).status_code == 200
+    assert app.test_client().get(login_url, base_url=BASE).status_code == 400

@@ -12,7 +12,7 @@ import secrets
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from ..login import otp
+from ..login import interaction, otp
 from ..security import sha256_hex
 from ..store import audit, db, kv, users
 from ..store.models import User
@@ -82,18 +82,24 @@ def page_context(user: User, number: str) -> dict:
 
 
 def registration_token(user: User) -> str:
-    """A link token naming a just-registered (not yet active) account for its phone proof."""
+    """A link token naming a just-registered (not yet active) account for its phone proof,
+    valid only in the browser that registered it (the citizen's, or the counter's)."""
     token = secrets.token_urlsafe(24)
     ttl = current_app.config["IDP"].accounts.activation_ttl
-    kv().put(f"phone-reg:{sha256_hex(token)}", {"user_id": user.id}, ttl)
+    record = {"user_id": user.id, "browser": interaction.browser_binding()}
+    kv().put(f"phone-reg:{sha256_hex(token)}", record, ttl)
     return token
 
 
 def by_registration_token(token: str) -> User | None:
+    """The account waiting for its phone proof; another browser gets the 'start again' page."""
     if not token or len(token) > 64:
         return None
     record = kv().get(f"phone-reg:{sha256_hex(token)}")
-    return users.by_id(record["user_id"]) if record else None
+    if record is None:
+        return None
+    interaction.require_same_browser(record.get("browser"), "registration_phone")
+    return users.by_id(record["user_id"])
 
 
 def needs_step_up(user: User, amr: list[str]) -> bool:

@@ -29,9 +29,16 @@ def test_registration_proves_the_mobile_number_on_the_same_page(hub, app, smtp):
     action = re.search(r'action="(/register/phone/[^"]+)"', html).group(1)
     wrong = form_post(hub.web, action, action="verify", code="00000")
     assert wrong.status_code == 400 and "Mã không đúng" in wrong.get_data(as_text=True)
-    # The link works in another browser too (it names the account, not a session).
+    # The link belongs to the browser that registered: another one sees nothing, not even
+    # the masked number, and the right code typed there proves nothing.
     other = hub.app.test_client()
-    done = form_post(other, action, action="verify", code=last_sms_code(app))
+    seen = other.get(action)
+    assert seen.status_code == 400 and "09******78" not in seen.get_data(as_text=True)
+    form = hidden_inputs(other.get("/register").get_data(as_text=True))
+    code = last_sms_code(app)
+    refused = other.post(action, data={**form, "action": "verify", "code": code})
+    assert refused.status_code == 400 and "trình duyệt khác" in refused.get_data(as_text=True)
+    done = form_post(hub.web, action, action="verify", code=code)
     assert done.status_code == 200 and "đã được xác nhận" in done.get_data(as_text=True)
     with app.app_context():
         user = users.by_username("nguyenvanan")

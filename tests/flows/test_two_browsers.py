@@ -157,3 +157,26 @@ def test_a_session_replaced_in_the_browser_ends_like_logout(live, receiver, seco
     assert receiver.received.wait(15), "no back-channel logout for the replaced session"
     jwks = KeySet.import_key_set(browser.session.get(live.url + "/jwks", timeout=5).json())
     assert old_sid in {jwt.decode(t, jwks).claims["sid"] for t in receiver.tokens}
+
+
+def test_the_password_page_belongs_to_its_browser(live, client):
+    attacker, victim = Person(live), Person(live)
+    login = attacker.login_page(client)
+    path = login.url[len(live.url) :]
+    seen = victim.get(path)
+    assert seen.status_code == 400 and FOREIGN in seen.text
+    posted = victim.post(path, {"username": USER, "password": PASSWORD})
+    assert posted.status_code == 400 and "idp_sso" not in posted.headers.get("Set-Cookie", "")
+    # The victim typed their password into a page of the attacker's sign-in: nothing happened,
+    # and the attacker's browser is still not signed in as the victim.
+    assert attacker.get(path).status_code == 200
+    assert attacker.get("/account").status_code == 302
+
+
+def test_a_logout_link_from_elsewhere_asks_before_ending_the_session(live, client):
+    victim = Person(live)
+    tokens = client.exchange(victim.password_sign_in(client, USER, PASSWORD).final_location)
+    asked = victim.get(f"/logout?client_id={client.client_id}")
+    assert asked.status_code == 200 and 'name="decision"' in asked.text
+    assert client.userinfo(tokens["access_token"]).status_code == 200
+    assert victim.get("/account").status_code == 200

@@ -100,11 +100,12 @@ class RequestIdFilter(logging.Filter):
 
 def configure_logging(log_format: str) -> None:
     """One handler on stderr for the hub's loggers, JSON or text."""
-    # No line carries the caller's file, thread or process name: skip collecting them on every
-    # record (the logging HOWTO's "Optimization"; findCaller walks the stack per access line).
+    # No line carries the caller's file or thread: skip collecting them on every record (the
+    # logging HOWTO's "Optimization"; findCaller walks the stack per access line). The process
+    # id stays: gunicorn's own lines print it with %(process)d, and None there is a
+    # "Logging error" traceback (a worker exiting, a request line too long).
     logging._srcfile = None
     logging.logThreads = False
-    logging.logProcesses = False
     logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())

@@ -26,16 +26,30 @@ from idp.store import clients as store_clients
 from idp.store import db
 from idp.store import users as store_users
 from idp.store.migrate import upgrade
+from tests import services
 
-PG_ADMIN_URL = os.environ.get("IDP_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("IDP_TEST_REDIS", "redis://127.0.0.1:6379/0")
+# This run's own throwaway PostgreSQL and Redis (tests/services.py), shared by xdist's workers.
+services.ensure()
+PG_ADMIN_URL = os.environ.get(services.PG_ENV, "")
+REDIS_URL = os.environ.get(services.REDIS_ENV, "")
 BACKENDS = ["sqlite", "pg"]
 ISSUER = "http://127.0.0.1:8000"
+
+
+def require_services() -> None:
+    """Skip a PostgreSQL + Redis test where their programs are missing (fail under CI)."""
+    reason = services.missing_reason()
+    if reason is None:
+        return
+    if os.environ.get("IDP_REQUIRE_SERVICES") == "1":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
 
 
 @contextmanager
 def fresh_pg_database(prefix: str = "idp_test"):
     """A new, migrated PostgreSQL database (its URL), dropped afterwards."""
+    require_services()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -74,6 +88,8 @@ def make_config(tmp_path: Path, backend: str, request, **overrides) -> Config:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
+    if request.param == "pg":
+        require_services()
     return request.param
 
 

@@ -84,3 +84,44 @@ def test_dev_says_which_port_is_taken(tmp_path):
         )
     assert result.returncode == 2 and f"{port} in use" in result.stderr
     assert not (tmp_path / "i").exists()  # nothing prepared, nothing started
+
+
+def test_dev_runs_the_demo_and_stops_quietly_on_ctrl_c(tmp_path):
+    """The README's demo: every part answers (the mock portal at its root too), and Ctrl-C
+    stops all of it without a traceback."""
+    import signal
+    import time
+
+    import requests
+
+    from tests.flows.live import free_port
+
+    hub, mock, demo = free_port(), free_port(), free_port()
+    process = subprocess.Popen(
+        ["idp", "dev", "--port", str(hub), "--mock-port", str(mock), "--demo-port", str(demo),
+         "--instance-dir", str(tmp_path / "instance-dev")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+    def answers(port: int, path: str = "/") -> requests.Response:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return requests.get(f"http://127.0.0.1:{port}{path}", timeout=2)
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.2)
+
+    try:
+        assert answers(demo).status_code == 200
+        root = answers(mock)
+        assert root.status_code == 200 and "Trần Thị Bình" in root.text
+        assert answers(hub, "/healthz").status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
+    assert "Traceback" not in output and "Logging error" not in output, output

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import threading
 import time
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -186,11 +187,12 @@ def test_redis_outage_answers_503_and_recovers(tmp_path, request):
 
 
 def test_database_outage_answers_503_loses_nothing_and_recovers(tmp_path, request):
-    database = request.getfixturevalue("pg_database_url")  # migrated, on 127.0.0.1:5432
-    relay = Relay(5432)
+    database = request.getfixturevalue("pg_database_url")  # migrated, the run's own server
+    server = urlsplit(database).netloc.split("@")[-1]
+    relay = Relay(int(server.rsplit(":", 1)[1]))
     own = OwnRedis(tmp_path)
     try:
-        url = database.replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}")
+        url = database.replace(server, f"127.0.0.1:{relay.port}")
         config = make_config(tmp_path, "sqlite", request, database_url=url, redis_url=own.url)
         app, web, client_id = hub_with_a_client(config)
         with app.app_context():

@@ -207,6 +207,16 @@ def full_name(value: str | None) -> str:
     return " ".join(name.split())
 
 
+def username_from_name(full_name: str) -> str:
+    """A username to propose for a person's name: Vietnamese letters without their marks
+    ("Trần Thị Bình" → "tranthibinh"), padded to the minimum length."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFD", full_name.replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(c for c in folded if c.isascii() and c.isalnum()).lower()[:28]
+    return plain if len(plain) >= 6 else (plain + "congdan")[:12]
+
+
 def username(value: str | None) -> str:
     value = (value or "").strip()
     if not USERNAME_RE.fullmatch(value):

@@ -117,7 +117,7 @@ def choose(iid: str):  # noqa: ANN201
     form = ActionForm()
     errors: dict = {}
     values = {
-        "username": "",
+        "username": _proposed_username(identity),
         "email": identity.claims.get("email", ""),
         "national_id": "",
     }
@@ -147,6 +147,15 @@ def choose(iid: str):  # noqa: ANN201
         errors=errors,
         values=values,
     )
+
+
+def _proposed_username(identity: UpstreamIdentity) -> str:
+    """A free username made from the national name, for the person to keep or change."""
+    base = v.username_from_name(identity.claims.get("name") or "")
+    for candidate in [base, *(f"{base}{n}" for n in range(2, 100))]:
+        if users.by_username(candidate) is None:
+            return candidate
+    return ""
 
 
 def _link_existing(identity: UpstreamIdentity, form) -> tuple[User | None, dict]:  # noqa: ANN001

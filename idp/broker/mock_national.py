@@ -163,6 +163,24 @@ SESSIONS_PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
 </body></html>"""
 
 
+INDEX_PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
+<title>Cổng DVC quốc gia (mô phỏng)</title></head><body>
+<h1>Cổng DVC quốc gia (mô phỏng)</h1>
+<p>Nhà cung cấp OpenID Connect giả lập cho phát triển và kiểm thử, không phải cổng thật.</p>
+<ul>
+  <li>Issuer: <code>{{ issuer }}</code>, client_id <code>{{ client_id }}</code></li>
+  <li><a href="/.well-known/openid-configuration">Discovery</a> ·
+    <a href="/oauth2/jwks">JWKS</a></li>
+  <li><a href="/mock/sessions">Phiên đăng nhập</a>
+    (đăng xuất tại cổng, báo cho hub qua kênh sau)</li>
+</ul>
+<h2>Người dùng mẫu</h2>
+<ul>{% for p in people %}<li>{{ p.name }}
+  {%- if p.national_id %} — CCCD {{ p.national_id }}{% endif %}
+  {%- if p.tax_code %} — MST {{ p.tax_code }}{% endif %}</li>{% endfor %}</ul>
+</body></html>"""
+
+
 def _s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode()).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
@@ -474,6 +492,13 @@ def create_mock_app(state: MockNational) -> Flask:
             query = [("state", request.args["state"])] if request.args.get("state") else []
             return redirect(add_params_to_uri(target, query))
         return "<!doctype html><p>Đã đăng xuất khỏi Cổng DVC quốc gia (mô phỏng).</p>"
+
+    @app.get("/")
+    def index():  # noqa: ANN202
+        """What this is, where its endpoints are, and its demo people."""
+        return render_template_string(
+            INDEX_PAGE, issuer=state.issuer, client_id=state.client_id, people=DEMO_PEOPLE
+        )
 
     @app.get("/mock/sessions")
     def sessions_page():  # noqa: ANN202

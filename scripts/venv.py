@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -38,12 +39,14 @@ def say(message: str) -> None:
 def _bootstrap_pip() -> None:
     """A distribution Python without ensurepip (Debian without python3-venv): fetch pip's
     wheel from PyPI and let it install itself into the environment."""
-    with urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60) as answer:  # noqa: S310
+    index = "https://pypi.org/pypi/pip/json"
+    with urllib.request.urlopen(index, timeout=60) as answer:  # noqa: S310
         release = json.load(answer)
     wheel = next(u for u in release["urls"] if u["filename"].endswith(".whl"))
+    url = urllib.parse.urljoin(index, wheel["url"])  # a mirror may answer relative addresses
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / wheel["filename"]
-        with urllib.request.urlopen(wheel["url"], timeout=120) as answer:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=120) as answer:  # noqa: S310
             data = answer.read()
         if hashlib.sha256(data).hexdigest() != wheel["digests"]["sha256"]:
             raise SystemExit("the downloaded pip wheel does not match PyPI's digest")

@@ -322,3 +322,11 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
+
+
+def pytest_report_header(config) -> str:  # noqa: ANN001
+    """One line at the top of the run: whose PostgreSQL and Redis it uses, or what is missing."""
+    reason = services.missing_reason()
+    if reason:
+        return f"PostgreSQL + Redis tests skip here; {reason}"
+    return f"PostgreSQL: {PG_ADMIN_URL}  Redis: {REDIS_URL}"

@@ -110,8 +110,8 @@ def test_dev_runs_the_demo_and_stops_quietly_on_ctrl_c(tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:
-                return requests.get(f"http://127.0.0.1:{port}{path}", timeout=2)
-            except requests.ConnectionError:
+                return requests.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+            except requests.RequestException:  # not listening yet, or a worker still booting
                 assert time.monotonic() < deadline and process.poll() is None
                 time.sleep(0.2)
 

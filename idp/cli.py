@@ -169,6 +169,49 @@ def dev(
     sys.exit(dev_mode.run(Path(instance_dir), where))
 
 
+@main.command()
+@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@pass_ctx
+def backup(ctx: Context, archive: Path) -> None:
+    """Write the database, the keys (encrypted with the key passphrase) and the client files
+    into one archive (mode 0600)."""
+    from .backup import BackupError
+    from .backup import backup as write_backup
+
+    try:
+        manifest = write_backup(ctx.config, archive)
+    except BackupError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(
+        f"backup written: {archive} ({manifest['database']} database, keys, "
+        f"{len(manifest['clients'])} client file(s))"
+    )
+
+
+@main.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ctx
+def restore(ctx: Context, archive: Path) -> None:
+    """Restore a backup into this (empty) instance: database, keys, client files."""
+    from .backup import BackupError
+    from .backup import restore as read_backup
+
+    try:
+        done = read_backup(ctx.config, archive)
+    except BackupError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(
+        f"restored: {done['database']} database, {done['key_files']} key file(s), "
+        f"client files {', '.join(done['clients']) or 'none new'}"
+    )
+    if done["issuer"] != ctx.config.issuer:
+        click.echo(
+            f"warning: the backup's issuer was {done['issuer']}; this configuration says "
+            f"{ctx.config.issuer}. Tokens already issued name the old one.",
+            err=True,
+        )
+
+
 @main.command("config-example")
 def config_example() -> None:
     """Print config.example.toml, generated from the typed configuration."""

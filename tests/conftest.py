@@ -47,14 +47,15 @@ def require_services() -> None:
 
 
 @contextmanager
-def fresh_pg_database(prefix: str = "idp_test"):
-    """A new, migrated PostgreSQL database (its URL), dropped afterwards."""
+def fresh_pg_database(prefix: str = "idp_test", migrate: bool = True):
+    """A new PostgreSQL database (its URL), migrated unless told not to, dropped afterwards."""
     require_services()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    if migrate:
+        upgrade(url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         yield url
     finally:

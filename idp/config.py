@@ -57,6 +57,13 @@ class TokenConfig:
     code_ttl: int = option(60, "Authorization code lifetime (at most 60 s; codes are single-use).")
     access_token_ttl: int = option(3600, "Access token lifetime.")
     refresh_token_ttl: int = option(30 * 24 * 3600, "Refresh token lifetime (rotated on use).")
+    refresh_retry_window: int = option(
+        30,
+        "Seconds after a rotation during which the same client presenting the used refresh "
+        "token again gets the pair that rotation made (its answer may have been lost), as long "
+        "as that pair is unused. Outside it, or once the new pair was used, reuse revokes the "
+        "grant. 0: every reuse revokes.",
+    )
     id_token_ttl: int = option(3600, "ID token lifetime.")
     id_token_alg: str = option(
         "RS256", "Default ID token signing algorithm: RS256 or ES256 (a client may choose)."

@@ -35,7 +35,16 @@ class ServerConfig:
     port: int = option(8000, "Port `idp serve` listens on (overridden by --port).")
     workers: int = option(2, "Gunicorn worker processes. Sync workers scale best for this app.")
     threads: int = option(1, "Threads per worker; 1 keeps the sync worker class.")
-    timeout: int = option(30, "Seconds before gunicorn restarts a silent worker.")
+    timeout: int = option(
+        30,
+        "Seconds before gunicorn restarts a silent worker. Every dependency's time-out below "
+        "is shorter, so a request that meets a stalled one answers 503 well before this.",
+    )
+    readiness_timeout: float = option(
+        1.5,
+        "Seconds /readyz waits for its checks (run side by side) before answering 503 with "
+        "the ones that did not answer; under a balancer's usual 2 s probe time-out.",
+    )
     trusted_proxies: int = option(
         0, "Number of reverse proxies in front of the hub whose X-Forwarded-* headers to trust."
     )
@@ -136,6 +145,21 @@ class BrokerConfig:
     national_only_organization_from: str = option(
         "",
         'The same for businesses and organisations (Decree 69/2024/NĐ-CP: "2025-07-01").',
+    )
+    upstream_probe_timeout: float = option(
+        2.0,
+        "Seconds to wait for a connector's discovery document (else its JWKS) when checking "
+        "that the upstream answers, before a browser is sent there and at `idp serve` start.",
+    )
+    upstream_check_interval: int = option(
+        15,
+        "Seconds a successful check of an upstream is trusted before the next browser sent "
+        "there triggers another (shared by every worker through the short-lived store).",
+    )
+    upstream_retry_after: int = option(
+        30,
+        "Seconds a connector whose upstream failed (discovery, JWKS or token endpoint did not "
+        "answer) is shown as unavailable on the sign-in page before it is tried again.",
     )
 
 
@@ -296,7 +320,11 @@ class ConnectorConfig:
     scope: str = option("openid", "Scopes asked of the upstream.")
     acr_values: str = option("", "acr_values sent upstream (the national portal expects LoA1).")
     fetch_userinfo: bool = option(True, "Read the userinfo endpoint after the token exchange.")
-    timeout: float = option(10.0, "Seconds to wait for the upstream's back-end answers.")
+    timeout: float = option(
+        5.0,
+        "Seconds to wait for each of the upstream's back-end answers (a sign-in makes up to "
+        "four: discovery, token, JWKS, userinfo; together under server.timeout).",
+    )
     account_type_claim: str = option("LoaiTaiKhoan", "Claim that says the kind of account.")
     login_kind_claim: str = option(
         "LoaiXacThuc",
@@ -398,7 +426,17 @@ class DatabaseConfig:
 
     pool_size: int = option(5, "Connections kept open per worker process.")
     max_overflow: int = option(5, "Extra connections a worker may open under load.")
-    pool_timeout: int = option(10, "Seconds to wait for a free connection before failing.")
+    pool_timeout: int = option(5, "Seconds to wait for a free pooled connection before a 503.")
+    connect_timeout: int = option(
+        3, "Seconds to wait for a new PostgreSQL connection before a 503 (at least 2)."
+    )
+    statement_timeout: float = option(
+        5.0,
+        "Seconds a statement may run on the PostgreSQL server (its statement_timeout, which "
+        "also ends lock waits). The hub stops waiting for any answer one second later, closes "
+        "that connection and answers 503: a stalled server or network costs a request at most "
+        "that long.",
+    )
     pool_recycle: int = option(1800, "Seconds after which a connection is replaced.")
     ping_after_idle: float = option(
         5.0,
@@ -433,6 +471,10 @@ class Config:
         "database so several workers still agree.",
     )
     redis_key_prefix: str = option("idp:", "Prefix of every Redis key the hub writes.")
+    redis_socket_timeout: float = option(
+        2.0, "Seconds to wait for each Redis answer before the request answers 503."
+    )
+    redis_connect_timeout: float = option(2.0, "Seconds to wait for a new Redis connection.")
     keys_dir: str = option(
         "", "Folder of signing keys (env IDP_KEYS_DIR); empty means instance_dir/keys."
     )
@@ -623,6 +665,19 @@ def validate(config: Config) -> None:
         ]
     except ValueError as exc:
         raise ConfigError(f"server.metrics_allow: {exc}") from exc
+    for name, c in config.connectors.items():
+        if 4 * c.timeout >= config.server.timeout:
+            raise ConfigError(
+                f"connectors.{name}.timeout: four upstream calls must fit in server.timeout"
+            )
+    if not 0 < config.server.readiness_timeout <= 10:
+        raise ConfigError("server.readiness_timeout must be between 0 and 10 seconds")
+    if config.database.connect_timeout < 2 or config.database.statement_timeout <= 0:
+        raise ConfigError(
+            "database.connect_timeout must be at least 2 s and statement_timeout positive"
+        )
+    if config.redis_socket_timeout <= 0 or config.redis_connect_timeout <= 0:
+        raise ConfigError("redis_socket_timeout and redis_connect_timeout must be positive")
     if config.server.workers < 1 or config.server.threads < 1:
         raise ConfigError("server.workers and server.threads must be at least 1")
     for name, connector in config.connectors.items():

@@ -67,7 +67,9 @@ class OwnRedis:
 
 
 class Relay:
-    """A TCP relay to PostgreSQL that can be cut (every connection dropped) and restored."""
+    """A TCP relay to PostgreSQL that can be cut (every connection dropped) and restored, or
+    stalled (connections stay open, nothing is passed on: a server or network that hangs) and
+    resumed (what was held back then flows on, in order)."""
 
     def __init__(self, target_port: int) -> None:
         self.target = ("127.0.0.1", target_port)
@@ -75,7 +77,15 @@ class Relay:
         self.sockets: list[socket.socket] = []
         self.listener = None
         self.lock = threading.Lock()
+        self.flowing = threading.Event()
+        self.flowing.set()
         self.start()
+
+    def stall(self) -> None:
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        self.flowing.set()
 
     def start(self) -> None:
         self.listener = socket.socket()
@@ -96,10 +106,10 @@ class Relay:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self.flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -261,4 +271,170 @@ def test_without_the_idle_ping_a_dead_connection_fails_one_request_then_the_pool
         assert answer.status_code == 401
     finally:
         empty_pg(database)
+        store_clients.forget()
+
+
+# Issue 17: bounded waits, readiness that tells the truth, and a refresh that survives a failed
+# answer. The time bounds asserted are the ones the hub promises, with a margin for this machine.
+
+STATEMENT_TIMEOUT = 1.0  # the hub stops waiting for the database 1 s after this
+ANSWER_BOUND = STATEMENT_TIMEOUT + 1
+MARGIN = 2.0
+
+
+def timed(call):  # noqa: ANN001, ANN201
+    started = time.monotonic()
+    answer = call()
+    return answer, time.monotonic() - started
+
+
+def signed_in_hub(config):  # noqa: ANN001, ANN201
+    """The hub for this config, a confidential client, and the tokens of one sign-in."""
+    from .conftest import Hub
+
+    ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
+    app = create_app(config)
+    hub = Hub(app, app.test_client())
+    client_id, secret = hub.add_client()
+    hub.add_user()
+    return app, hub, (client_id, secret), hub.tokens(client_id, secret)
+
+
+def refresh(hub, token: str, client: tuple[str, str]):  # noqa: ANN001, ANN201
+    return hub.token({"grant_type": "refresh_token", "refresh_token": token}, auth=client)
+
+
+def audit_events(app) -> list[str]:  # noqa: ANN001
+    from idp.store.models import AuditEvent
+
+    with app.app_context():
+        return list(db.session.scalars(select(AuditEvent.event)))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "pg"])
+def test_redis_stopped_mid_refresh_then_the_same_token_works(tmp_path, request, backend):
+    """The rotation is written, then Redis fails before the answer: 503. The client's retry
+    with the same refresh token gets the pair that rotation made, and keeps its grant."""
+    own = OwnRedis(tmp_path)
+    try:
+        config = make_config(tmp_path, backend, request, redis_url=own.url)
+        if backend == "sqlite":
+            upgrade(config.resolved_database_url)
+        app, hub, client, first = signed_in_hub(config)
+        own.stop()
+        assert_clean_503(refresh(hub, first["refresh_token"], client), json=True)
+        own.start()  # an empty Redis: nothing the refresh needs lived there
+        again = refresh(hub, first["refresh_token"], client)
+        assert again.status_code == 200, again.get_json()
+        access = again.get_json()["access_token"]
+        assert (
+            hub.web.get("/userinfo", headers={"Authorization": f"Bearer {access}"}).status_code
+            == 200
+        )
+        onward = refresh(hub, again.get_json()["refresh_token"], client)
+        assert onward.status_code == 200
+        assert "refresh_reuse" not in audit_events(app)
+    finally:
+        own.stop()
+        if backend == "pg":
+            empty_pg(request.getfixturevalue("pg_database_url"))
+        store_clients.forget()
+
+
+def stalled_hub(tmp_path, request, relay: Relay, own: OwnRedis):  # noqa: ANN001, ANN201
+    database = request.getfixturevalue("pg_database_url")
+    url = database.replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}")
+    config = make_config(
+        tmp_path,
+        "sqlite",
+        request,
+        database_url=url,
+        redis_url=own.url,
+        database=DatabaseConfig(statement_timeout=STATEMENT_TIMEOUT, connect_timeout=2),
+    )
+    return signed_in_hub(config)
+
+
+def test_a_stalled_database_answers_503_within_the_bound_and_readyz_within_2s(tmp_path, request):
+    relay = Relay(5432)
+    own = OwnRedis(tmp_path)
+    try:
+        app, hub, client, tokens = stalled_hub(tmp_path, request, relay, own)
+        web = hub.web
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert web.get("/userinfo", headers=bearer).status_code == 200
+
+        relay.stall()  # PostgreSQL accepts and keeps connections, and answers nothing
+        ready, took = timed(lambda: web.get("/readyz"))
+        assert ready.status_code == 503 and "database" in ready.get_json()["problems"]
+        assert took < 2.0 + 1.0, took
+        assert timed(lambda: web.get("/healthz"))[0].status_code == 200  # touches nothing
+
+        answer, took = timed(lambda: web.get("/userinfo", headers=bearer))
+        assert_clean_503(answer, json=True)
+        assert took < ANSWER_BOUND + MARGIN, took
+        # A new connection meets the stall too: bounded by the connect time-out.
+        page, took = timed(lambda: web.get(authorize_url(client[0])))
+        assert_clean_503(page, json=False)
+        assert took < 2 + ANSWER_BOUND + MARGIN, took
+
+        relay.resume()
+        assert web.get("/readyz").status_code == 200
+        assert web.get("/userinfo", headers=bearer).status_code == 200
+    finally:
+        relay.resume()
+        relay.cut()
+        own.stop()
+        empty_pg(request.getfixturevalue("pg_database_url"))
+        store_clients.forget()
+
+
+def test_a_client_that_gave_up_during_a_database_stall_retries_and_keeps_its_grant(
+    tmp_path, request
+):
+    """The stall begins as the rotation is sent: the client gets 503 (or gives up), the
+    rotation then reaches the server and is written. Its retry is not taken for theft."""
+    from sqlalchemy import event
+
+    from idp.store.models import Token
+
+    relay = Relay(5432)
+    own = OwnRedis(tmp_path)
+    try:
+        app, hub, client, first = stalled_hub(tmp_path, request, relay, own)
+        with app.app_context():
+            engine = db.engine
+
+        def stall_at_the_write(conn, cursor, statement, *args) -> None:  # noqa: ANN001, ANN002
+            if "UPDATE tokens" in statement or "INSERT INTO tokens" in statement:
+                relay.stall()
+
+        event.listen(engine, "before_cursor_execute", stall_at_the_write)
+        try:
+            lost, took = timed(lambda: refresh(hub, first["refresh_token"], client))
+        finally:
+            event.remove(engine, "before_cursor_execute", stall_at_the_write)
+        assert_clean_503(lost, json=True)
+        assert took < ANSWER_BOUND + MARGIN, took
+
+        relay.resume()  # the held statement reaches PostgreSQL and is written there
+        database = request.getfixturevalue("pg_database_url")
+        deadline = time.monotonic() + 10  # a bound on waiting, not a measurement
+        with psycopg.connect(database) as conn:
+            while not conn.execute("SELECT bool_or(refresh_revoked) FROM tokens").fetchone()[0]:
+                assert time.monotonic() < deadline, "the held statement never arrived"
+                time.sleep(0.05)
+        retry = refresh(hub, first["refresh_token"], client)
+        assert retry.status_code == 200, retry.get_json()
+        onward = refresh(hub, retry.get_json()["refresh_token"], client)
+        assert onward.status_code == 200, onward.get_json()
+        assert "refresh_reuse" not in audit_events(app)
+        with app.app_context():
+            live = db.session.scalars(select(Token).where(Token.access_revoked.is_(False)))
+            assert len(list(live)) == 3  # the sign-in's, the lost rotation's, the onward one
+    finally:
+        relay.resume()
+        relay.cut()
+        own.stop()
+        empty_pg(request.getfixturevalue("pg_database_url"))
         store_clients.forget()

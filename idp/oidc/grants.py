@@ -290,9 +290,9 @@ class HubRefreshTokenGrant(grants.RefreshTokenGrant):
                 if self._used_before(old) is None:
                     raise InvalidGrantError("The refresh token has already been used.")
                 token = self.retry
+        honour_concurrent_revocation(old.grant_id)
         if self.retry is not None:
             audit.record("refresh_retry", user=user, client_id=old.client_id, grant_id=old.grant_id)
-        honour_concurrent_revocation(old.grant_id)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 

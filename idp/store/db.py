@@ -24,6 +24,7 @@ NAMING = {
 }
 
 _autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+PING_TIMEOUT = 1.0  # seconds to wait for the answer to the idle ping
 
 
 class HubSession(Session):
@@ -129,10 +130,20 @@ def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
         since = record.info.get("idle_since")
         if since is None or time.monotonic() - since < idle_seconds:
             return  # a new connection, or one in steady use
+        # A ping is one short round trip: wait for it briefly (bound_waits), so that a stalled
+        # server costs the ping's wait and a new connection's, not more than one statement's.
+        bounded = isinstance(dbapi_connection, _BoundedConnection)
+        if bounded:
+            dbapi_connection.answer_timeout = min(
+                PING_TIMEOUT, type(dbapi_connection).answer_timeout
+            )
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as exc:
             raise DisconnectionError("idle connection is gone") from exc
+        finally:
+            if bounded:
+                del dbapi_connection.answer_timeout
 
 
 def autocommit_statements() -> None:

@@ -152,7 +152,7 @@ class BrokerConfig:
         "that the upstream answers, before a browser is sent there and at `idp serve` start.",
     )
     upstream_check_interval: int = option(
-        15,
+        5,
         "Seconds a successful check of an upstream is trusted before the next browser sent "
         "there triggers another (shared by every worker through the short-lived store).",
     )

@@ -108,7 +108,8 @@ def ensure_reachable(connector: Connector) -> None:
         error = UpstreamError("unreachable", problem)
         mark_failing(name, error)
         raise error
-    kv().put(f"upstream-ok:{name}", {"at": now()}, cfg.upstream_check_interval)
+    if cfg.upstream_check_interval > 0:
+        kv().put(f"upstream-ok:{name}", {"at": now()}, cfg.upstream_check_interval)
 
 
 def summary(config: Config) -> dict[str, str]:

@@ -665,11 +665,6 @@ def validate(config: Config) -> None:
         ]
     except ValueError as exc:
         raise ConfigError(f"server.metrics_allow: {exc}") from exc
-    for name, c in config.connectors.items():
-        if 4 * c.timeout >= config.server.timeout:
-            raise ConfigError(
-                f"connectors.{name}.timeout: four upstream calls must fit in server.timeout"
-            )
     if not 0 < config.server.readiness_timeout <= 10:
         raise ConfigError("server.readiness_timeout must be between 0 and 10 seconds")
     if config.database.connect_timeout < 2 or config.database.statement_timeout <= 0:
@@ -688,6 +683,28 @@ def validate(config: Config) -> None:
             raise ConfigError(f"broker.{option_name} must be a date YYYY-MM-DD")
         if value and not config.connectors:
             raise ConfigError(f"broker.{option_name} needs at least one [connectors.NAME]")
+
+
+def time_budget_warnings(config: Config) -> list[str]:
+    """Dependency time-outs that could add up past gunicorn's, so that a worker is killed
+    instead of answering 503 (named at `idp serve` start; an existing file still loads)."""
+    limit = config.server.timeout
+    db = config.database
+    waits = {
+        "database (pool_timeout + connect_timeout + statement_timeout + 1)": db.pool_timeout
+        + db.connect_timeout
+        + db.statement_timeout
+        + 1,
+        "sms (timeout × (retries + 1))": config.sms.timeout * (config.sms.retries + 1),
+        "mail.timeout": config.mail.timeout,
+    }
+    for name, c in config.connectors.items():
+        waits[f"connectors.{name} (4 × timeout: discovery, token, JWKS, userinfo)"] = 4 * c.timeout
+    return [
+        f"{what} may wait {seconds:g} s, not under server.timeout ({limit} s)"
+        for what, seconds in waits.items()
+        if seconds >= limit
+    ]
 
 
 def contrast_with_white(color: str) -> float:

@@ -108,3 +108,25 @@ def test_idp_serve_names_connector_problems_at_start(tmp_path, monkeypatch):
     found = start_problems(config)
     assert "IDP_UNSET_SECRET" in found["dvcqg"]
     assert "ConnectionError" in found["vneid"]  # nothing listens on its discovery port
+
+
+def test_idp_serve_start_names_a_missing_secret_and_an_unreachable_discovery(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import idp.serve
+    from idp.cli import main
+
+    monkeypatch.delenv("IDP_UNSET_SECRET", raising=False)
+    monkeypatch.setattr(idp.serve, "run", lambda *args: None)  # start nothing
+    config = tmp_path / "idp.toml"
+    config.write_text(
+        f'instance_dir = "{tmp_path / "instance"}"\n'
+        "[connectors.dvcqg]\n"
+        'label_vi = "Cổng DVC quốc gia"\n'
+        f'discovery_url = "http://127.0.0.1:{free_port()}/.well-known/openid-configuration"\n'
+        'client_id = "hub"\nclient_secret_env = "IDP_UNSET_SECRET"\n'
+    )
+    result = CliRunner().invoke(main, ["--config", str(config), "serve"])
+    assert result.exit_code == 0, result.output
+    assert "connector dvcqg is unavailable" in result.output
+    assert "IDP_UNSET_SECRET" in result.output

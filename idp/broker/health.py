@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 import requests
 from flask import current_app
@@ -27,8 +28,15 @@ from .upstream import Connector, UpstreamError
 
 log = logging.getLogger(__name__)
 
-# Reasons that say the upstream itself is failing, not this one person's sign-in.
-UPSTREAM_TROUBLE = ("unreachable",)
+# What says the upstream itself is failing, not this one person's sign-in: no answer, or a
+# server error from its discovery, JWKS or token endpoint.
+SERVER_ERROR = re.compile(r"HTTP 5\d\d")
+
+
+def upstream_trouble(exc: UpstreamError) -> bool:
+    return exc.reason == "unreachable" or (
+        exc.reason in ("error_answer", "bad_answer") and bool(SERVER_ERROR.search(exc.detail))
+    )
 
 
 def config_problem(c: ConnectorConfig) -> str | None:
@@ -72,7 +80,7 @@ def start_problems(config: Config) -> dict[str, str]:
 
 def mark_failing(name: str, exc: UpstreamError) -> None:
     """After an upstream failure: stop offering this connector for a while, on every worker."""
-    if exc.reason not in UPSTREAM_TROUBLE:
+    if not upstream_trouble(exc):
         return
     cfg = current_app.config["IDP"].broker
     kv().put(

@@ -130,3 +130,15 @@ def test_idp_serve_start_names_a_missing_secret_and_an_unreachable_discovery(tmp
     assert result.exit_code == 0, result.output
     assert "connector dvcqg is unavailable" in result.output
     assert "IDP_UNSET_SECRET" in result.output
+
+
+def test_server_errors_upstream_mark_the_connector_but_one_persons_failure_does_not(hub, app):
+    from idp.broker import health
+    from idp.broker.upstream import UpstreamError
+
+    with app.test_request_context():
+        health.mark_failing("dvcqg", UpstreamError("error_answer", "token endpoint: HTTP 400 x"))
+        health.mark_failing("dvcqg", UpstreamError("bad_token", "nonce"))
+        assert health.unavailable("dvcqg") is None
+        health.mark_failing("dvcqg", UpstreamError("error_answer", "token endpoint: HTTP 502 "))
+        assert "HTTP 502" in health.unavailable("dvcqg")

@@ -4,7 +4,10 @@ OpenID Connect Core §3.1, §12).
 
 Codes live in the short-lived store under their digest and are taken atomically, so of many
 concurrent redemptions exactly one succeeds. A second redemption revokes every token of that
-grant, including ones still being written by the first.
+grant, including ones still being written by the first. Nothing is spent unless its replacement
+is written: a code whose tokens could not be written goes back to the store, and a refresh token
+is used up in the same statement that writes the new pair; a retry after a lost answer gets that
+pair again (`rotation`).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     from .login.views import bp as login_bp
     from .security import FormSessionInterface, init_input_guards, init_security_headers
     from .store import RedisStore, SqlStore, db
-    from .store.db import engine_options, ping_idle_connections
+    from .store.db import bound_waits, engine_options, ping_idle_connections
 
     config = config or load_config()
     app = Flask(
@@ -87,8 +87,14 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     db.init_app(app)
     with app.app_context():
         ping_idle_connections(db.engine, config.database.ping_after_idle)
+        bound_waits(db.engine, config.database.statement_timeout + 1)
         app.extensions["idp_kv"] = (
-            RedisStore(config.redis_url, config.redis_key_prefix)
+            RedisStore(
+                config.redis_url,
+                config.redis_key_prefix,
+                socket_timeout=config.redis_socket_timeout,
+                connect_timeout=config.redis_connect_timeout,
+            )
             if config.redis_url
             else SqlStore(db.engine)
         )

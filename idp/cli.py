@@ -81,6 +81,15 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
         click.echo(
             "WARNING: issuer is not https; cookies are not Secure. Development only.", err=True
         )
+    from .broker.health import start_problems
+    from .config import time_budget_warnings
+
+    for warning in time_budget_warnings(config):
+        click.echo(f"WARNING: {warning}", err=True)
+
+    for name, problem in start_problems(config).items():
+        # Named now, not at the first citizen's sign-in; the rest of the hub still serves.
+        click.echo(f"WARNING: connector {name} is unavailable: {problem}", err=True)
     run(config, ctx.config_path, host or config.server.host, port or config.server.port)
 
 

@@ -35,7 +35,16 @@ class ServerConfig:
     port: int = option(8000, "Port `idp serve` listens on (overridden by --port).")
     workers: int = option(2, "Gunicorn worker processes. Sync workers scale best for this app.")
     threads: int = option(1, "Threads per worker; 1 keeps the sync worker class.")
-    timeout: int = option(30, "Seconds before gunicorn restarts a silent worker.")
+    timeout: int = option(
+        30,
+        "Seconds before gunicorn restarts a silent worker. Every dependency's time-out below "
+        "is shorter, so a request that meets a stalled one answers 503 well before this.",
+    )
+    readiness_timeout: float = option(
+        1.5,
+        "Seconds /readyz waits for its checks (run side by side) before answering 503 with "
+        "the ones that did not answer; under a balancer's usual 2 s probe time-out.",
+    )
     trusted_proxies: int = option(
         0, "Number of reverse proxies in front of the hub whose X-Forwarded-* headers to trust."
     )
@@ -57,6 +66,13 @@ class TokenConfig:
     code_ttl: int = option(60, "Authorization code lifetime (at most 60 s; codes are single-use).")
     access_token_ttl: int = option(3600, "Access token lifetime.")
     refresh_token_ttl: int = option(30 * 24 * 3600, "Refresh token lifetime (rotated on use).")
+    refresh_retry_window: int = option(
+        30,
+        "Seconds after a rotation during which the same client presenting the used refresh "
+        "token again gets the pair that rotation made (its answer may have been lost), as long "
+        "as that pair is unused. Outside it, or once the new pair was used, reuse revokes the "
+        "grant. 0: every reuse revokes.",
+    )
     id_token_ttl: int = option(3600, "ID token lifetime.")
     id_token_alg: str = option(
         "RS256", "Default ID token signing algorithm: RS256 or ES256 (a client may choose)."
@@ -135,6 +151,21 @@ class BrokerConfig:
         "Seconds after its `iat` that an upstream's back-channel logout token is accepted "
         "(its `exp` is honoured too when present); its `jti` is remembered at least as long, "
         "so no token can be replayed.",
+    )
+    upstream_probe_timeout: float = option(
+        2.0,
+        "Seconds to wait for a connector's discovery document (else its JWKS) when checking "
+        "that the upstream answers, before a browser is sent there and at `idp serve` start.",
+    )
+    upstream_check_interval: int = option(
+        5,
+        "Seconds a successful check of an upstream is trusted before the next browser sent "
+        "there triggers another (shared by every worker through the short-lived store).",
+    )
+    upstream_retry_after: int = option(
+        30,
+        "Seconds a connector whose upstream failed (discovery, JWKS or token endpoint did not "
+        "answer) is shown as unavailable on the sign-in page before it is tried again.",
     )
 
 
@@ -295,7 +326,11 @@ class ConnectorConfig:
     scope: str = option("openid", "Scopes asked of the upstream.")
     acr_values: str = option("", "acr_values sent upstream (the national portal expects LoA1).")
     fetch_userinfo: bool = option(True, "Read the userinfo endpoint after the token exchange.")
-    timeout: float = option(10.0, "Seconds to wait for the upstream's back-end answers.")
+    timeout: float = option(
+        5.0,
+        "Seconds to wait for each of the upstream's back-end answers (a sign-in makes up to "
+        "four: discovery, token, JWKS, userinfo; together under server.timeout).",
+    )
     account_type_claim: str = option("LoaiTaiKhoan", "Claim that says the kind of account.")
     login_kind_claim: str = option(
         "LoaiXacThuc",
@@ -397,7 +432,17 @@ class DatabaseConfig:
 
     pool_size: int = option(5, "Connections kept open per worker process.")
     max_overflow: int = option(5, "Extra connections a worker may open under load.")
-    pool_timeout: int = option(10, "Seconds to wait for a free connection before failing.")
+    pool_timeout: int = option(5, "Seconds to wait for a free pooled connection before a 503.")
+    connect_timeout: int = option(
+        3, "Seconds to wait for a new PostgreSQL connection before a 503 (at least 2)."
+    )
+    statement_timeout: float = option(
+        5.0,
+        "Seconds a statement may run on the PostgreSQL server (its statement_timeout, which "
+        "also ends lock waits). The hub stops waiting for any answer one second later, closes "
+        "that connection and answers 503: a stalled server or network costs a request at most "
+        "that long.",
+    )
     pool_recycle: int = option(1800, "Seconds after which a connection is replaced.")
     ping_after_idle: float = option(
         5.0,
@@ -432,6 +477,10 @@ class Config:
         "database so several workers still agree.",
     )
     redis_key_prefix: str = option("idp:", "Prefix of every Redis key the hub writes.")
+    redis_socket_timeout: float = option(
+        2.0, "Seconds to wait for each Redis answer before the request answers 503."
+    )
+    redis_connect_timeout: float = option(2.0, "Seconds to wait for a new Redis connection.")
     keys_dir: str = option(
         "", "Folder of signing keys (env IDP_KEYS_DIR); empty means instance_dir/keys."
     )
@@ -622,6 +671,14 @@ def validate(config: Config) -> None:
         ]
     except ValueError as exc:
         raise ConfigError(f"server.metrics_allow: {exc}") from exc
+    if not 0 < config.server.readiness_timeout <= 10:
+        raise ConfigError("server.readiness_timeout must be between 0 and 10 seconds")
+    if config.database.connect_timeout < 2 or config.database.statement_timeout <= 0:
+        raise ConfigError(
+            "database.connect_timeout must be at least 2 s and statement_timeout positive"
+        )
+    if config.redis_socket_timeout <= 0 or config.redis_connect_timeout <= 0:
+        raise ConfigError("redis_socket_timeout and redis_connect_timeout must be positive")
     if config.server.workers < 1 or config.server.threads < 1:
         raise ConfigError("server.workers and server.threads must be at least 1")
     for name, connector in config.connectors.items():
@@ -632,6 +689,28 @@ def validate(config: Config) -> None:
             raise ConfigError(f"broker.{option_name} must be a date YYYY-MM-DD")
         if value and not config.connectors:
             raise ConfigError(f"broker.{option_name} needs at least one [connectors.NAME]")
+
+
+def time_budget_warnings(config: Config) -> list[str]:
+    """Dependency time-outs that could add up past gunicorn's, so that a worker is killed
+    instead of answering 503 (named at `idp serve` start; an existing file still loads)."""
+    limit = config.server.timeout
+    db = config.database
+    waits = {
+        "database (pool_timeout + connect_timeout + statement_timeout + 1)": db.pool_timeout
+        + db.connect_timeout
+        + db.statement_timeout
+        + 1,
+        "sms (timeout × (retries + 1))": config.sms.timeout * (config.sms.retries + 1),
+        "mail.timeout": config.mail.timeout,
+    }
+    for name, c in config.connectors.items():
+        waits[f"connectors.{name} (4 × timeout: discovery, token, JWKS, userinfo)"] = 4 * c.timeout
+    return [
+        f"{what} may wait {seconds:g} s, not under server.timeout ({limit} s)"
+        for what, seconds in waits.items()
+        if seconds >= limit
+    ]
 
 
 def contrast_with_white(color: str) -> float:

@@ -1,7 +1,9 @@
 """Health, readiness, Prometheus metrics and structured logs with a request id.
 
-- `/healthz`: the process answers. `/readyz`: the database and the short-lived store answer and
-  a signing key is loaded; otherwise 503 with what failed (a balancer takes the worker out).
+- `/healthz`: the process answers; it touches no dependency. `/readyz`: the database and the
+  short-lived store answer and a signing key is loaded, within `server.readiness_timeout`;
+  otherwise 503 with what failed or did not answer (a balancer takes the worker out). It also
+  names connectors that are misconfigured or whose upstream is failing (`readiness`).
 - `/metrics`: Prometheus text. Under gunicorn every worker writes its samples to a shared folder
   (prometheus-client's multiprocess mode, set up by `idp serve`), so any worker answers for all.
   Only the addresses in `server.metrics_allow` may read it.
@@ -30,7 +32,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
-from sqlalchemy import text
+
+from . import readiness
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 access_log = logging.getLogger("idp.access")
@@ -129,30 +132,6 @@ def _allowed(networks: list) -> bool:
     return any(address in network for network in networks)
 
 
-def readiness() -> dict[str, str]:
-    """What is not ready; empty when all is."""
-    from .store.db import db
-
-    problems = {}
-    try:
-        db.session.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        db.session.rollback()
-        problems["database"] = type(exc).__name__
-    try:
-        if not current_app.extensions["idp_kv"].ping():
-            problems["store"] = "no answer"
-    except Exception as exc:  # noqa: BLE001
-        problems["store"] = type(exc).__name__
-    try:
-        current_app.extensions["idp_keys"].signing_key(
-            current_app.config["IDP"].tokens.id_token_alg
-        )
-    except Exception as exc:  # noqa: BLE001
-        problems["signing_key"] = type(exc).__name__
-    return problems
-
-
 def init_app(app: Flask) -> None:
     config = app.config["IDP"]
     networks = [
@@ -216,8 +195,12 @@ def init_app(app: Flask) -> None:
 
     @app.get("/readyz")
     def readyz():  # noqa: ANN202
-        problems = readiness()
-        response = jsonify(status="ready" if not problems else "not ready", problems=problems)
+        problems, connectors = readiness.report(current_app._get_current_object())
+        response = jsonify(
+            status="ready" if not problems else "not ready",
+            problems=problems,
+            connectors=connectors,
+        )
         response.status_code = 503 if problems else 200
         response.headers["Cache-Control"] = "no-store"
         return response

@@ -72,3 +72,19 @@ def test_bad_configuration_is_a_clear_error(tmp_path, text, message):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.toml", env={})
+
+
+def test_the_default_time_outs_keep_a_request_under_gunicorns_and_others_are_named():
+    """Issue 17: with the defaults a stalled dependency answers 503 before gunicorn kills the
+    worker; settings that could add up past it are named at `idp serve` start."""
+    from idp.config import Config, ConnectorConfig, DatabaseConfig, time_budget_warnings
+
+    connector = ConnectorConfig(label_vi="x", client_id="x", discovery_url="https://x/")
+    assert time_budget_warnings(Config(connectors={"dvcqg": connector})) == []
+    slow = Config(
+        database=DatabaseConfig(statement_timeout=40.0),
+        connectors={"dvcqg": ConnectorConfig(label_vi="x", client_id="x", timeout=10.0)},
+    )
+    warnings = time_budget_warnings(slow)
+    assert any(w.startswith("database") for w in warnings)
+    assert any(w.startswith("connectors.dvcqg") for w in warnings)

@@ -8,15 +8,10 @@ reached through a TCP relay the test cuts and restores (the shared server keeps 
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import threading
 import time
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-import redis
 from sqlalchemy import func, select
 
 from idp import create_app
@@ -29,102 +24,9 @@ from idp.store.migrate import upgrade
 from idp.store.models import User
 
 from .conftest import empty_pg, make_config
-from .flows.live import free_port
+from .faults import OwnRedis, Relay
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
-
-
-class OwnRedis:
-    """A redis-server of this test only, on a fixed spare port, stopped and restarted."""
-
-    def __init__(self, tmp_path) -> None:
-        self.port = free_port()
-        self.dir = tmp_path
-        self.process = None
-        self.start()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-
-class Relay:
-    """A TCP relay to PostgreSQL that can be cut (every connection dropped) and restored."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target = ("127.0.0.1", target_port)
-        self.port = free_port()
-        self.sockets: list[socket.socket] = []
-        self.listener = None
-        self.lock = threading.Lock()
-        self.start()
-
-    def start(self) -> None:
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", self.port))
-        self.listener.listen(32)
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            with self.lock:
-                self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
-        except OSError:
-            pass
-        self.listener.close()
-        with self.lock:
-            for s in self.sockets:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                    s.close()
-                except OSError:
-                    pass
-            self.sockets.clear()
 
 
 def authorize_url(client_id: str) -> str:
@@ -187,12 +89,10 @@ def test_redis_outage_answers_503_and_recovers(tmp_path, request):
 
 
 def test_database_outage_answers_503_loses_nothing_and_recovers(tmp_path, request):
-    database = request.getfixturevalue("pg_database_url")  # migrated, the run's own server
-    server = urlsplit(database).netloc.split("@")[-1]
-    relay = Relay(int(server.rsplit(":", 1)[1]))
+    # The run's own PostgreSQL (migrated), reached through a relay the test can cut.
+    relay, url = Relay.to_database(request.getfixturevalue("pg_database_url"))
     own = OwnRedis(tmp_path)
     try:
-        url = database.replace(server, f"127.0.0.1:{relay.port}")
         config = make_config(tmp_path, "sqlite", request, database_url=url, redis_url=own.url)
         app, web, client_id = hub_with_a_client(config)
         with app.app_context():
@@ -215,7 +115,9 @@ def test_database_outage_answers_503_loses_nothing_and_recovers(tmp_path, reques
     finally:
         relay.cut()
         own.stop()
-        empty_pg(database)  # the session's shared database, as every pg test leaves it
+        empty_pg(
+            request.getfixturevalue("pg_database_url")
+        )  # the session's shared database, as every pg test leaves it
         store_clients.forget()
 
 
@@ -263,4 +165,168 @@ def test_without_the_idle_ping_a_dead_connection_fails_one_request_then_the_pool
         assert answer.status_code == 401
     finally:
         empty_pg(database)
+        store_clients.forget()
+
+
+# Issue 17: bounded waits, readiness that tells the truth, and a refresh that survives a failed
+# answer. The time bounds asserted are the ones the hub promises, with a margin for this machine.
+
+STATEMENT_TIMEOUT = 1.0  # the hub stops waiting for the database 1 s after this
+ANSWER_BOUND = STATEMENT_TIMEOUT + 1
+MARGIN = 2.0
+
+
+def timed(call):  # noqa: ANN001, ANN201
+    started = time.monotonic()
+    answer = call()
+    return answer, time.monotonic() - started
+
+
+def signed_in_hub(config):  # noqa: ANN001, ANN201
+    """The hub for this config, a confidential client, and the tokens of one sign-in."""
+    from .conftest import Hub
+
+    ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
+    app = create_app(config)
+    hub = Hub(app, app.test_client())
+    client_id, secret = hub.add_client()
+    hub.add_user()
+    return app, hub, (client_id, secret), hub.tokens(client_id, secret)
+
+
+def refresh(hub, token: str, client: tuple[str, str]):  # noqa: ANN001, ANN201
+    return hub.token({"grant_type": "refresh_token", "refresh_token": token}, auth=client)
+
+
+def audit_events(app) -> list[str]:  # noqa: ANN001
+    from idp.store.models import AuditEvent
+
+    with app.app_context():
+        return list(db.session.scalars(select(AuditEvent.event)))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "pg"])
+def test_redis_stopped_mid_refresh_then_the_same_token_works(tmp_path, request, backend):
+    """The rotation is written, then Redis fails before the answer: 503. The client's retry
+    with the same refresh token gets the pair that rotation made, and keeps its grant."""
+    own = OwnRedis(tmp_path)
+    try:
+        config = make_config(tmp_path, backend, request, redis_url=own.url)
+        if backend == "sqlite":
+            upgrade(config.resolved_database_url)
+        app, hub, client, first = signed_in_hub(config)
+        own.stop()
+        assert_clean_503(refresh(hub, first["refresh_token"], client), json=True)
+        own.start()  # an empty Redis: nothing the refresh needs lived there
+        again = refresh(hub, first["refresh_token"], client)
+        assert again.status_code == 200, again.get_json()
+        access = again.get_json()["access_token"]
+        assert (
+            hub.web.get("/userinfo", headers={"Authorization": f"Bearer {access}"}).status_code
+            == 200
+        )
+        onward = refresh(hub, again.get_json()["refresh_token"], client)
+        assert onward.status_code == 200
+        assert "refresh_reuse" not in audit_events(app)
+    finally:
+        own.stop()
+        if backend == "pg":
+            empty_pg(request.getfixturevalue("pg_database_url"))
+        store_clients.forget()
+
+
+def stalled_hub(tmp_path, request, url: str, own: OwnRedis):  # noqa: ANN001, ANN201
+    config = make_config(
+        tmp_path,
+        "sqlite",
+        request,
+        database_url=url,
+        redis_url=own.url,
+        database=DatabaseConfig(statement_timeout=STATEMENT_TIMEOUT, connect_timeout=2),
+    )
+    return signed_in_hub(config)
+
+
+def test_a_stalled_database_answers_503_within_the_bound_and_readyz_within_2s(tmp_path, request):
+    relay, url = Relay.to_database(request.getfixturevalue("pg_database_url"))
+    own = OwnRedis(tmp_path)
+    try:
+        app, hub, client, tokens = stalled_hub(tmp_path, request, url, own)
+        web = hub.web
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert web.get("/userinfo", headers=bearer).status_code == 200
+
+        relay.stall()  # PostgreSQL accepts and keeps connections, and answers nothing
+        ready, took = timed(lambda: web.get("/readyz"))
+        assert ready.status_code == 503 and "database" in ready.get_json()["problems"]
+        assert took < 2.0 + 1.0, took
+        assert timed(lambda: web.get("/healthz"))[0].status_code == 200  # touches nothing
+
+        answer, took = timed(lambda: web.get("/userinfo", headers=bearer))
+        assert_clean_503(answer, json=True)
+        assert took < ANSWER_BOUND + MARGIN, took
+        # A new connection meets the stall too: bounded by the connect time-out.
+        page, took = timed(lambda: web.get(authorize_url(client[0])))
+        assert_clean_503(page, json=False)
+        assert took < 2 + ANSWER_BOUND + MARGIN, took
+
+        relay.resume()
+        assert web.get("/readyz").status_code == 200
+        assert web.get("/userinfo", headers=bearer).status_code == 200
+    finally:
+        relay.resume()
+        relay.cut()
+        own.stop()
+        empty_pg(request.getfixturevalue("pg_database_url"))
+        store_clients.forget()
+
+
+def test_a_client_that_gave_up_during_a_database_stall_retries_and_keeps_its_grant(
+    tmp_path, request
+):
+    """The stall begins as the rotation is sent: the client gets 503 (or gives up), the
+    rotation then reaches the server and is written. Its retry is not taken for theft."""
+    from sqlalchemy import event
+
+    from idp.store.models import Token
+
+    relay, url = Relay.to_database(request.getfixturevalue("pg_database_url"))
+    own = OwnRedis(tmp_path)
+    try:
+        app, hub, client, first = stalled_hub(tmp_path, request, url, own)
+        with app.app_context():
+            engine = db.engine
+
+        def stall_at_the_write(conn, cursor, statement, *args) -> None:  # noqa: ANN001, ANN002
+            if "UPDATE tokens" in statement or "INSERT INTO tokens" in statement:
+                relay.stall()
+
+        event.listen(engine, "before_cursor_execute", stall_at_the_write)
+        try:
+            lost, took = timed(lambda: refresh(hub, first["refresh_token"], client))
+        finally:
+            event.remove(engine, "before_cursor_execute", stall_at_the_write)
+        assert_clean_503(lost, json=True)
+        assert took < ANSWER_BOUND + MARGIN, took
+
+        relay.resume()  # the held statement reaches PostgreSQL and is written there
+        database = request.getfixturevalue("pg_database_url")
+        deadline = time.monotonic() + 10  # a bound on waiting, not a measurement
+        with psycopg.connect(database) as conn:
+            while not conn.execute("SELECT bool_or(refresh_revoked) FROM tokens").fetchone()[0]:
+                assert time.monotonic() < deadline, "the held statement never arrived"
+                time.sleep(0.05)
+        retry = refresh(hub, first["refresh_token"], client)
+        assert retry.status_code == 200, retry.get_json()
+        onward = refresh(hub, retry.get_json()["refresh_token"], client)
+        assert onward.status_code == 200, onward.get_json()
+        assert "refresh_reuse" not in audit_events(app)
+        with app.app_context():
+            live = db.session.scalars(select(Token).where(Token.access_revoked.is_(False)))
+            assert len(list(live)) == 3  # the sign-in's, the lost rotation's, the onward one
+    finally:
+        relay.resume()
+        relay.cut()
+        own.stop()
+        empty_pg(request.getfixturevalue("pg_database_url"))
         store_clients.forget()

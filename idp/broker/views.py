@@ -14,6 +14,7 @@ from ..errors import InteractionExpired
 from ..login import flow, interaction
 from ..security import sha256_hex
 from ..store import audit, kv
+from . import health
 from .first_login import after_upstream
 from .upstream import Connector, PendingRequest, UpstreamError
 
@@ -34,6 +35,7 @@ def callback_uri(name: str) -> str:
 
 def _failed(iid: str, client, name: str, exc: UpstreamError):  # noqa: ANN001, ANN202
     log.warning("national sign-in through %s failed: %s", name, exc)
+    health.mark_failing(name, exc)
     audit.record(
         "national_login_failed",
         client_id=flow.client_id_of(client),
@@ -49,6 +51,7 @@ def start(iid: str, name: str):  # noqa: ANN201
     ix, params, client = flow.load(iid, allow_hub=True)
     upstream = connector(name)
     try:
+        health.ensure_reachable(upstream)
         url, pending = upstream.authorization_request(callback_uri(name))
     except UpstreamError as exc:
         return _failed(iid, client, name, exc)

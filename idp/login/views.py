@@ -168,8 +168,11 @@ def login(iid: str):  # noqa: ANN201
 
 
 def _connector_buttons() -> list[dict]:
-    """One button per national connector, labelled in the page's language."""
+    """One button per national connector, labelled in the page's language; one whose upstream
+    is failing or misconfigured is shown as unavailable instead of sending browsers there."""
     from flask_babel import get_locale
+
+    from ..broker import health
 
     english = str(get_locale()) == "en"
     return [
@@ -177,6 +180,7 @@ def _connector_buttons() -> list[dict]:
             "name": name,
             "label": (c.label_en if english and c.label_en else c.label_vi),
             "icon": c.icon,
+            "unavailable": health.unavailable(name) is not None,
         }
         for name, c in current_app.config["IDP"].connectors.items()
     ]

@@ -4,28 +4,39 @@ OpenID Connect Core §3.1, §12).
 
 Codes live in the short-lived store under their digest and are taken atomically, so of many
 concurrent redemptions exactly one succeeds. A second redemption revokes every token of that
-grant, including ones still being written by the first.
+grant, including ones still being written by the first. Nothing is spent unless its replacement
+is written: a code whose tokens could not be written goes back to the store, and a refresh token
+is used up in the same statement that writes the new pair; a retry after a lost answer gets that
+pair again (`rotation`).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import asdict, dataclass, field
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, grants
+from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.grants.util import create_half_hash, is_openid_scope
 from flask import current_app, g
 from joserfc import jwt
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..clock import now
+from ..observability import TOKENS
 from ..security import sha256_hex
 from ..store import audit, kv, tokens, users
+from ..store.db import db
+from ..store.kv import StoreUnavailable
 from ..store.models import Token
 from . import claims as claims_mod
+from . import rotation
 
+log = logging.getLogger(__name__)
 ALL_CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 # How long a redeemed code is remembered, to recognise (and punish) a replay.
 CODE_REPLAY_MEMORY = 24 * 3600
@@ -81,6 +92,14 @@ def revoke_grant_everywhere(grant_id: str, reason: str) -> None:
     """Revoke a grant's tokens and leave a marker for tokens being saved right now."""
     kv().put(f"grant-revoked:{grant_id}", {"reason": reason}, CODE_REPLAY_MEMORY)
     tokens.revoke_grant(grant_id, reason)
+
+
+def honour_concurrent_revocation(grant_id: str) -> None:
+    """Called after writing tokens: a replay or reuse may have revoked the grant while they
+    were being written, and its UPDATE did not see the new rows."""
+    marker = kv().get(f"grant-revoked:{grant_id}")
+    if marker:
+        tokens.revoke_grant(grant_id, str(marker.get("reason") or "revoked")[:16])
 
 
 class HubCodeChallenge(CodeChallenge):
@@ -168,6 +187,7 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         key = _code_key(code)
         raw = kv().take(key)
+        self.taken = (key, raw)
         if raw is None:
             marker = kv().get(f"codegrant:{key}")
             if marker:
@@ -182,48 +202,101 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def delete_authorization_code(self, authorization_code) -> None:  # noqa: ANN001
         """Nothing to do: the code was taken from the store when it was read."""
 
+    def create_token_response(self):  # noqa: ANN201
+        """A code is spent only when its tokens are written: if writing them fails, what was
+        written is revoked and the code goes back, so the client's retry works."""
+        try:
+            return super().create_token_response()
+        except (StoreUnavailable, SQLAlchemyError):
+            self._give_back()
+            raise
+
+    def _give_back(self) -> None:
+        record: CodeRecord = self.request.authorization_code
+        key, raw = self.taken
+        try:
+            db.session.rollback()
+            tokens.revoke_grant(record.grant_id, "not_delivered")
+        except SQLAlchemyError:
+            db.session.rollback()  # the database is down: it wrote nothing either
+        left = record.expires_at - now()
+        if left > 0:
+            try:
+                kv().put(key, raw, left + 5)
+            except StoreUnavailable:
+                log.warning("a code could not be given back after a failed exchange")
+
     def authenticate_user(self, authorization_code: CodeRecord):  # noqa: ANN201
         user = users.by_id(authorization_code.user_id)
         return user if user is not None and user.active else None
 
 
 class HubRefreshTokenGrant(grants.RefreshTokenGrant):
+    """Rotation on every use; reuse of a used token revokes the grant, except a retry after a
+    lost answer (see `rotation`)."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
+    presented: str = ""
+    retry: dict | None = None  # the pair a lost rotation made, when this request retries it
 
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         token = tokens.by_refresh_token(refresh_token)
         if token is None:
             return None
+        self.presented = refresh_token
         if token.refresh_revoked:
             if token.refresh_revoked_reason == "rotated":
-                # A rotated refresh token came back: one of the two holders is a thief.
-                revoke_grant_everywhere(token.grant_id, "refresh_reuse")
-                audit.record(
-                    "refresh_reuse",
-                    user=token.user,
-                    client_id=token.client_id,
-                    grant_id=token.grant_id,
-                )
+                return self._used_before(token)
             return None
         if token.is_refresh_expired():
             return None
         return token
 
+    def _used_before(self, token: Token) -> Token | None:
+        """A retry after a lost answer gets that answer again; anything else is reuse."""
+        outcome = rotation.retry_of(token, self.presented, self.request.client.client_id)
+        if outcome.pair is not None:
+            self.retry = outcome.pair
+            return token
+        if outcome.theft:
+            # A rotated refresh token came back: one of the two holders is a thief.
+            revoke_grant_everywhere(token.grant_id, "refresh_reuse")
+            audit.record(
+                "refresh_reuse",
+                user=token.user,
+                client_id=token.client_id,
+                grant_id=token.grant_id,
+            )
+        return None
+
     def authenticate_user(self, refresh_token: Token):  # noqa: ANN201
         user = refresh_token.user
         return user if user is not None and user.active else None
 
+    @hooked
     def create_token_response(self):  # noqa: ANN201
-        token = self.request.refresh_token
-        if not tokens.claim_refresh(token):
-            # Another request rotated it first: treat as reuse.
-            revoke_grant_everywhere(token.grant_id, "refresh_reuse")
-            raise InvalidGrantError("The refresh token has already been used.")
-        return super().create_token_response()
-
-    def revoke_old_credential(self, refresh_token: Token) -> None:
-        """Already revoked by `claim_refresh` before the new pair was made."""
+        old = self.request.refresh_token
+        user = self.authenticate_user(old)
+        if not user:
+            raise InvalidRequestError("There is no 'user' for this token.")
+        self.request.user = user
+        token = self.retry
+        if token is None:
+            token = self.issue_token(user, old)
+            row = self.server.token_row(token, self.request)
+            if tokens.rotate(old, row, rotation.seal(self.presented, token)):
+                TOKENS.labels(grant_type="refresh_token").inc()
+            else:
+                # Another request rotated it first: a retry racing its original, or reuse.
+                db.session.expire(old)
+                if self._used_before(old) is None:
+                    raise InvalidGrantError("The refresh token has already been used.")
+                token = self.retry
+        honour_concurrent_revocation(old.grant_id)
+        if self.retry is not None:
+            audit.record("refresh_retry", user=user, client_id=old.client_id, grant_id=old.grant_id)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
 class HubOpenIDCode(OpenIDCode):

@@ -12,7 +12,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask, current_app
 
 from ..observability import TOKENS
-from ..store import clients, kv, tokens
+from ..store import clients, tokens
 from .client_auth import PrivateKeyJwtAuth, safe_client_secret_basic
 from .grants import (
     HubAuthorizationCodeGrant,
@@ -21,6 +21,7 @@ from .grants import (
     HubOpenIDCode,
     HubOpenIDRefresh,
     HubRefreshTokenGrant,
+    honour_concurrent_revocation,
 )
 
 
@@ -58,30 +59,31 @@ class HubAuthorizationServer(AuthorizationServer):
     def query_client(self, client_id: str):  # noqa: ANN201
         return clients.get(client_id)
 
-    def save_token(self, token: dict, request: OAuth2Request) -> None:
+    def token_row(self, token: dict, request: OAuth2Request) -> dict:
+        """The row that stores a token response: its grant, session and sign-in facts."""
         cfg = current_app.config["IDP"].tokens
-        TOKENS.labels(grant_type=request.payload.grant_type or "?").inc()
         source = request.authorization_code or request.refresh_token
-        claims_request = getattr(source, "claims_request", None)
-        grant_id = source.grant_id if source is not None else secrets.token_urlsafe(16)
-        tokens.save(
+        return tokens.row(
             access_token=token["access_token"],
             refresh_token=token.get("refresh_token"),
             client_id=request.client.client_id,
             user_id=request.user.id if request.user is not None else None,
             scope=token.get("scope", ""),
-            grant_id=grant_id,
+            grant_id=source.grant_id if source is not None else secrets.token_urlsafe(16),
             access_ttl=cfg.access_token_ttl,
             refresh_ttl=cfg.refresh_token_ttl,
             sid=getattr(source, "sid", None),
             auth_time=getattr(source, "auth_time", None),
             acr=getattr(source, "acr", None),
             amr=getattr(source, "amr", None),
-            claims_request=claims_request,
+            claims_request=getattr(source, "claims_request", None),
         )
-        # A replayed code may have revoked this grant while we were writing: honour it.
-        if kv().get(f"grant-revoked:{grant_id}"):
-            tokens.revoke_grant(grant_id, "code_replay")
+
+    def save_token(self, token: dict, request: OAuth2Request) -> None:
+        TOKENS.labels(grant_type=request.payload.grant_type or "?").inc()
+        row = self.token_row(token, request)
+        tokens.insert(row)
+        honour_concurrent_revocation(row["grant_id"])
 
 
 def generate_bearer_token(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import weakref
 
+import psycopg
 from flask import g, has_request_context
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session
@@ -23,6 +24,7 @@ NAMING = {
 }
 
 _autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+PING_TIMEOUT = 1.0  # seconds to wait for the answer to the idle ping
 
 
 class HubSession(Session):
@@ -49,7 +51,12 @@ db = SQLAlchemy(
 
 
 def engine_options(config: Config) -> dict:
-    """Pool settings for PostgreSQL; SQLite gets a busy timeout so workers wait, not fail."""
+    """Pool settings for PostgreSQL; SQLite gets a busy timeout so workers wait, not fail.
+
+    Every wait on PostgreSQL is bounded: for a connection (`connect_timeout`), for a pooled one
+    (`pool_timeout`), for a statement on the server (`statement_timeout`, which also ends lock
+    waits) and for any answer at all (`bound_waits`, for a server or network that stalls).
+    """
     url = config.resolved_database_url
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
@@ -61,7 +68,46 @@ def engine_options(config: Config) -> dict:
         "pool_recycle": pool.pool_recycle,
         # Not on every checkout: see ping_idle_connections.
         "pool_pre_ping": False,
+        "connect_args": {
+            "connect_timeout": pool.connect_timeout,
+            "options": f"-c statement_timeout={int(pool.statement_timeout * 1000)}",
+        },
     }
+
+
+class _BoundedConnection(psycopg.Connection):
+    """A psycopg connection that stops waiting for the server after `answer_timeout` seconds.
+
+    The server's statement_timeout cannot end a wait on a server that does not run at all (a
+    stalled host, a network that drops packets silently): then this does. The connection is
+    closed, since the protocol is mid-exchange, so the pool replaces it and the request answers
+    503 through the usual handler (SQLAlchemy sees a closed connection: a disconnect).
+    """
+
+    answer_timeout: float = 0.0
+
+    def wait(self, gen, interval: float = 0.1, timeout: float | None = None):  # noqa: ANN001, ANN201
+        try:
+            return super().wait(gen, interval, timeout or self.answer_timeout or None)
+        except _WAIT_TIMEOUT as exc:
+            self.pgconn.finish()
+            raise psycopg.OperationalError(
+                f"no answer from the database within {self.answer_timeout} s"
+            ) from exc
+
+
+_WAIT_TIMEOUT = getattr(psycopg.errors, "_WaitTimeout", psycopg.errors.OperationalError)
+
+
+def bound_waits(engine: Engine, seconds: float) -> None:
+    """Open PostgreSQL connections whose every wait for an answer ends after `seconds`."""
+    if engine.dialect.name != "postgresql" or seconds <= 0:
+        return
+    connection_class = type("BoundedConnection", (_BoundedConnection,), {"answer_timeout": seconds})
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect, record, cargs, cparams):  # noqa: ANN001, ANN202
+        return connection_class.connect(*cargs, **cparams)
 
 
 def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
@@ -84,10 +130,20 @@ def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
         since = record.info.get("idle_since")
         if since is None or time.monotonic() - since < idle_seconds:
             return  # a new connection, or one in steady use
+        # A ping is one short round trip: wait for it briefly (bound_waits), so that a stalled
+        # server costs the ping's wait and a new connection's, not more than one statement's.
+        bounded = isinstance(dbapi_connection, _BoundedConnection)
+        if bounded:
+            dbapi_connection.answer_timeout = min(
+                PING_TIMEOUT, type(dbapi_connection).answer_timeout
+            )
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as exc:
             raise DisconnectionError("idle connection is gone") from exc
+        finally:
+            if bounded:
+                del dbapi_connection.answer_timeout
 
 
 def autocommit_statements() -> None:

@@ -54,9 +54,18 @@ class ShortLivedStore(Protocol):
 class RedisStore:
     """Short-lived state in Redis, every key under one prefix and with a TTL."""
 
-    def __init__(self, url: str, prefix: str = "idp:") -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "idp:",
+        socket_timeout: float = 2.0,
+        connect_timeout: float = 2.0,
+    ) -> None:
         self.redis = redis.Redis.from_url(
-            url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            health_check_interval=30,
         )
         self.prefix = prefix
 

@@ -206,6 +206,10 @@ class Token(db.Model, TokenMixin):
     refresh_revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     # Why the refresh token stopped working: "rotated" (reuse then means theft) or "revoked".
     refresh_revoked_reason: Mapped[str | None] = mapped_column(String(16))
+    # When rotation used the refresh token up, and the pair it made, sealed with the used
+    # token itself: a client whose answer was lost retries and gets that pair back.
+    rotated_at: Mapped[int | None] = mapped_column(BigInteger)
+    successor: Mapped[str | None] = deferred(mapped_column(Text))
 
     user: Mapped[User | None] = relationship(lazy="joined")
     # Set by lookups: which of the two values the caller presented ("access_token"/"refresh_token").

@@ -15,7 +15,7 @@ _BY_ACCESS = select(Token).where(Token.access_token_hash == bindparam("digest"))
 _BY_REFRESH = select(Token).where(Token.refresh_token_hash == bindparam("digest"))
 
 
-def save(
+def row(
     *,
     access_token: str,
     refresh_token: str | None,
@@ -30,10 +30,10 @@ def save(
     acr: str | None,
     amr: list | None,
     claims_request: dict | None,
-) -> None:
-    """Insert one token row (a Core insert: the ORM's unit of work costs more than the row)."""
+) -> dict:
+    """The columns of one token row; only the digests of the two tokens are kept."""
     issued = now()
-    values = {
+    return {
         "access_token_hash": sha256_hex(access_token),
         "refresh_token_hash": sha256_hex(refresh_token) if refresh_token else None,
         "client_id": client_id,
@@ -51,8 +51,64 @@ def save(
         "access_revoked": False,
         "refresh_revoked": False,
     }
+
+
+def insert(values: dict) -> None:
+    """Insert one token row (a Core insert: the ORM's unit of work costs more than the row)."""
     db.session.execute(_INSERT, values)
     db.session.commit()
+
+
+def save(**fields) -> None:  # noqa: ANN003 - the keywords of `row`
+    insert(row(**fields))
+
+
+def _rotate_statement():  # noqa: ANN202
+    """PostgreSQL: claim the old refresh token and insert the new pair in one statement, so an
+    autocommit connection still writes both or neither."""
+    columns = [c for c in Token.__table__.columns if c.name not in _ROTATION_ONLY]
+    claimed = _CLAIM.returning(Token.id).cte("claimed")
+    # Named apart from the columns: a parameter named like a column would join the UPDATE.
+    values = select(*[bindparam(f"new_{c.name}", type_=c.type) for c in columns])
+    values = values.select_from(claimed)
+    # RETURNING: the driver reports no row count for an INSERT … SELECT run this way.
+    return (
+        Token.__table__.insert()
+        .from_select([c.name for c in columns], values)
+        .returning(Token.__table__.c.id)
+    )
+
+
+_ROTATION_ONLY = ("id", "rotated_at", "successor", "refresh_revoked_reason")
+_CLAIM = (
+    update(Token)
+    .where(Token.id == bindparam("parent_id"), Token.refresh_revoked.is_(False))
+    .values(
+        refresh_revoked=True,
+        refresh_revoked_reason="rotated",
+        rotated_at=bindparam("rotated_at"),
+        successor=bindparam("successor"),
+    )
+)
+_ROTATE_PG = _rotate_statement()
+
+
+def rotate(parent: Token, new_row: dict, successor: str) -> bool:
+    """Use a refresh token up and write the pair that replaces it, all or nothing; True for
+    exactly one concurrent caller. `successor` is the new pair, sealed (see oidc/rotation)."""
+    claim = {"parent_id": parent.id, "rotated_at": new_row["issued_at"], "successor": successor}
+    if db.session.get_bind().dialect.name == "postgresql":
+        new = {f"new_{name}": value for name, value in new_row.items()}
+        inserted = db.session.execute(_ROTATE_PG, {**claim, **new}).first()
+        db.session.commit()
+        return inserted is not None
+    # SQLite keeps its transaction: both statements commit together, or roll back together.
+    if db.session.execute(_CLAIM, claim).rowcount != 1:
+        db.session.rollback()
+        return False
+    db.session.execute(_INSERT, new_row)
+    db.session.commit()
+    return True
 
 
 def by_access_token(value: str) -> Token | None:
@@ -65,17 +121,6 @@ def by_refresh_token(value: str) -> Token | None:
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
     return db.session.scalar(_BY_REFRESH, {"digest": sha256_hex(value)})
-
-
-def claim_refresh(token: Token) -> bool:
-    """Mark a refresh token as used by rotation; True for exactly one concurrent caller."""
-    result = db.session.execute(
-        update(Token)
-        .where(Token.id == token.id, Token.refresh_revoked.is_(False))
-        .values(refresh_revoked=True, refresh_revoked_reason="rotated")
-    )
-    db.session.commit()
-    return result.rowcount == 1
 
 
 def revoke_access(token: Token) -> None:

@@ -25,10 +25,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def mock_national():
-    """The mock portal, started the way an operator starts it, as a separate process."""
-    port = free_port()
+def run_mock_national(port: int) -> subprocess.Popen:
+    """The mock portal on this port, started the way an operator starts it; it answers."""
     env = {**os.environ, "IDP_MOCK_NATIONAL_SECRET": SECRET}
     process = subprocess.Popen(
         [shutil.which("idp"), "mock-national", "--port", str(port), "--redirect-uri", CALLBACK],
@@ -41,13 +39,20 @@ def mock_national():
     while True:
         try:
             requests.get(base + "/.well-known/openid-configuration", timeout=1)
-            break
+            return process
         except requests.ConnectionError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError(process.stdout.read().decode()) from None
             time.sleep(0.1)
-    yield base
+
+
+@pytest.fixture(scope="session")
+def mock_national():
+    """The mock portal as a separate process, shared by the session."""
+    port = free_port()
+    process = run_mock_national(port)
+    yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(10)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import Config, load_config
+from .config import Config, load_config, networks
+from .security import TrustedProxyFix
 
 ROOT = Path(__file__).resolve().parent.parent
 csrf = CSRFProtect()
@@ -62,8 +62,11 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
         # Authlib refuses plain http unless told; the issuer says whether this is development.
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
     if config.server.trusted_proxies:
-        n = config.server.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+        app.wsgi_app = TrustedProxyFix(
+            app.wsgi_app,
+            config.server.trusted_proxies,
+            networks(config.server.trusted_proxy_networks),
+        )
     app.config.update(
         IDP=config,
         SECRET_KEY=_secret_key(config),

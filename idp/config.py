@@ -18,6 +18,11 @@ from pathlib import Path
 from typing import Any
 
 
+def networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A comma-separated list of networks ("10.0.0.0/24, ::1/128") as address networks."""
+    return [ipaddress.ip_network(n.strip(), strict=False) for n in value.split(",") if n.strip()]
+
+
 class ConfigError(ValueError):
     """The configuration file or an environment override is not valid."""
 
@@ -47,6 +52,13 @@ class ServerConfig:
     )
     trusted_proxies: int = option(
         0, "Number of reverse proxies in front of the hub whose X-Forwarded-* headers to trust."
+    )
+    trusted_proxy_networks: str = option(
+        "",
+        "Comma-separated networks the reverse proxies connect from (e.g. the nginx hosts' "
+        "addresses). X-Forwarded-* headers are honoured only on connections from them, so a "
+        "request reaching the hub directly cannot choose its client IP (rate limits, audit) or "
+        "scheme. Empty: from any address (then make sure only the proxies can reach the hub).",
     )
     log_format: str = option(
         "json",
@@ -663,14 +675,11 @@ def validate(config: Config) -> None:
         raise ConfigError("mail.security must be starttls, ssl or none")
     if config.server.log_format not in ("json", "text"):
         raise ConfigError("server.log_format must be json or text")
-    try:
-        [
-            ipaddress.ip_network(n.strip(), strict=False)
-            for n in config.server.metrics_allow.split(",")
-            if n.strip()
-        ]
-    except ValueError as exc:
-        raise ConfigError(f"server.metrics_allow: {exc}") from exc
+    for name in ("metrics_allow", "trusted_proxy_networks"):
+        try:
+            networks(getattr(config.server, name))
+        except ValueError as exc:
+            raise ConfigError(f"server.{name}: {exc}") from exc
     if not 0 < config.server.readiness_timeout <= 10:
         raise ConfigError("server.readiness_timeout must be between 0 and 10 seconds")
     if config.database.connect_timeout < 2 or config.database.statement_timeout <= 0:

@@ -34,6 +34,7 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prometheus_multiprocess
 
 from . import readiness
+from .config import networks
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 access_log = logging.getLogger("idp.access")
@@ -134,11 +135,7 @@ def _allowed(networks: list) -> bool:
 
 def init_app(app: Flask) -> None:
     config = app.config["IDP"]
-    networks = [
-        ipaddress.ip_network(n.strip(), strict=False)
-        for n in config.server.metrics_allow.split(",")
-        if n.strip()
-    ]
+    allowed = networks(config.server.metrics_allow)
     json_access = config.server.log_format == "json"
 
     # Metric children by label values: prometheus-client's labels() validates and locks on
@@ -207,7 +204,7 @@ def init_app(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics():  # noqa: ANN202
-        if not _allowed(networks):
+        if not _allowed(allowed):
             return jsonify(error="forbidden"), 403
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()

@@ -130,3 +130,30 @@ def init_security_headers(app: Flask) -> None:
         if "cache-control" not in present:
             headers.add("Cache-Control", "no-store")
         return response
+
+
+class TrustedProxyFix:
+    """Werkzeug's ProxyFix, applied only to connections from the configured proxy networks:
+    anyone else's X-Forwarded-* headers are ignored, so a request that reaches the hub
+    directly cannot pick the client IP that rate limits and the audit log see, nor the scheme."""
+
+    def __init__(self, wsgi_app, hops: int, trusted: list) -> None:  # noqa: ANN001
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        self.direct = wsgi_app
+        self.proxied = ProxyFix(wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+        self.trusted = trusted
+
+    def __call__(self, environ, start_response):  # noqa: ANN001, ANN204
+        if self.trusted and not self._from_proxy(environ.get("REMOTE_ADDR", "")):
+            return self.direct(environ, start_response)
+        return self.proxied(environ, start_response)
+
+    def _from_proxy(self, remote: str) -> bool:
+        import ipaddress
+
+        try:
+            address = ipaddress.ip_address(remote)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted)

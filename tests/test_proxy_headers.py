@@ -4,6 +4,7 @@ so a request that reaches the hub directly cannot choose its client IP or scheme
 from __future__ import annotations
 
 import pytest
+from flask import request as incoming
 
 from idp import create_app
 from idp.config import ServerConfig

@@ -54,6 +54,10 @@ TOKENS = Counter("idp_tokens_issued_total", "Tokens issued by grant type.", ["gr
 BACKCHANNEL = Counter(
     "idp_backchannel_deliveries_total", "Back-channel logout deliveries by outcome.", ["outcome"]
 )
+SMS = Counter(
+    "idp_sms_sends_total", "Text messages handed to the SMS gateway, by outcome.", ["outcome"]
+)
+SMS_EVENTS = {"otp_sent": "sent", "otp_send_failed": "failed"}
 SIGN_IN_EVENTS = {
     "login_success": "success",
     "login_failure": "failure",
@@ -67,6 +71,9 @@ def count_audit_event(event: str, detail: dict) -> None:
     """Sign-in and back-channel metrics come from the audit events already recorded."""
     if event == "backchannel_logout":
         BACKCHANNEL.labels(outcome=str(detail.get("outcome", "?"))).inc()
+        return
+    if event in SMS_EVENTS:
+        SMS.labels(outcome=SMS_EVENTS[event]).inc()
         return
     outcome = SIGN_IN_EVENTS.get(event)
     if outcome:

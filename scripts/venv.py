@@ -2,6 +2,7 @@
 
     python3 scripts/venv.py dev  [idp dev options…]     # the demo: hub, mock portal, client
     python3 scripts/venv.py test [pytest options…]      # the whole test suite (-n 2)
+    python3 scripts/venv.py setup                       # only build .venv (a deployment)
 
 Standard library only, so it works with any Python ≥ 3.11, including a distribution's
 `python3` that refuses `pip install` outside a virtual environment (PEP 668). It makes `.venv`
@@ -110,12 +111,16 @@ def prepare_browser_tests() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("dev", "test"):
+    if not argv or argv[0] not in ("dev", "test", "setup"):
         print(__doc__, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
     ensure_venv()
     os.chdir(ROOT)
+    if command == "setup":
+        ensure_installed("")
+        say(f"ready: {BIN / 'idp'}")
+        return 0
     if command == "dev":
         ensure_installed("")
         run = [str(BIN / "idp"), "dev", *rest]

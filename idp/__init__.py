@@ -72,7 +72,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
         SECRET_KEY=_secret_key(config),
         SQLALCHEMY_DATABASE_URI=config.resolved_database_url,
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(config),
-        SESSION_COOKIE_NAME="idp_form",
+        SESSION_COOKIE_NAME=config.cookie("idp_form"),
         SESSION_COOKIE_SECURE=config.issuer_is_https,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,

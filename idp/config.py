@@ -95,7 +95,9 @@ class TokenConfig:
 class SessionConfig:
     """The single sign-on session kept by the hub."""
 
-    cookie_name: str = option("idp_sso", "Name of the SSO session cookie.")
+    cookie_name: str = option(
+        "idp_sso", "Name of the SSO session cookie (prefixed `__Host-` when the issuer is https)."
+    )
     idle_timeout: int = option(2 * 3600, "Seconds of inactivity after which the SSO session ends.")
     absolute_timeout: int = option(
         12 * 3600, "Seconds after sign-in after which the SSO session ends regardless of activity."
@@ -534,6 +536,11 @@ class Config:
     @property
     def issuer_is_https(self) -> bool:
         return self.issuer.startswith("https://")
+
+    def cookie(self, name: str) -> str:
+        """A cookie's name: `__Host-` over https (Secure, this host only, Path=/), so no
+        subdomain or plain-http page can plant or overwrite it."""
+        return ("__Host-" if self.issuer_is_https else "") + name
 
     @property
     def resolved_database_url(self) -> str:

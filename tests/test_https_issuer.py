@@ -48,14 +48,14 @@ def test_https_cookies_hsts_and_csrf_with_referer(app):
     page = web.get(login_url, base_url=BASE)
     assert "max-age=31536000" in page.headers["Strict-Transport-Security"]
     assert page.headers["Referrer-Policy"] == "same-origin"
-    assert re.search(r"idp_form=[^;]+;.*Secure", page.headers["Set-Cookie"])
+    assert re.search(r"__Host-idp_form=[^;]+;.*Secure", page.headers["Set-Cookie"])
     form = hidden_inputs(page.get_data(as_text=True))
     form.update(username="citizen01", password="Mật-khẩu-123")
     refused = web.post(login_url, base_url=BASE, data=form)  # no Referer: refused
     assert refused.status_code == 400
     response = web.post(login_url, base_url=BASE, data=form, headers={"Referer": login_url})
     assert response.status_code == 302
-    sso = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("idp_sso=")]
+    sso = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("__Host-idp_sso=")]
     assert sso and "Secure" in sso[0] and "HttpOnly" in sso[0] and "SameSite=Lax" in sso[0]
 
 

@@ -37,8 +37,7 @@ class ForeignBrowser(InteractionExpired):
 
 def browser_cookie_name() -> str:
     """`__Host-` over https: a cookie no subdomain or plain-http page can plant or widen."""
-    https = current_app.config["IDP"].issuer_is_https
-    return ("__Host-" if https else "") + BROWSER_COOKIE
+    return current_app.config["IDP"].cookie(BROWSER_COOKIE)
 
 
 def _sent_secret() -> str | None:

@@ -153,7 +153,7 @@ def _live(record: dict | None, key: str) -> SsoSession | None:
 
 def current() -> SsoSession | None:
     """The live session named by the request's cookie, or None (expired, revoked, absent)."""
-    secret = request.cookies.get(_config().cookie_name)
+    secret = request.cookies.get(current_app.config["IDP"].cookie(_config().cookie_name))
     if not secret or len(secret) > 128:
         return None
     key = sha256_hex(secret)
@@ -209,7 +209,7 @@ def end(session: SsoSession) -> None:
 def set_cookie(response: Response, secret: str) -> None:
     config = current_app.config["IDP"]
     response.set_cookie(
-        config.session.cookie_name,
+        config.cookie(config.session.cookie_name),
         secret,
         max_age=config.session.absolute_timeout,
         httponly=True,
@@ -222,7 +222,7 @@ def set_cookie(response: Response, secret: str) -> None:
 def clear_cookie(response: Response) -> None:
     config = current_app.config["IDP"]
     response.delete_cookie(
-        config.session.cookie_name,
+        config.cookie(config.session.cookie_name),
         path="/",
         httponly=True,
         secure=config.issuer_is_https,

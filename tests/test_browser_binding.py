@@ -81,3 +81,10 @@ def test_an_account_page_never_removes_another_persons_link(hub, app):
     other.post(f"/account/links/{link_id}/remove", data=form)
     with app.app_context():
         assert [row.id for row in federation.of_user(users.by_username("owner01").id)] == [link_id]
+
+
+def test_resuming_a_hub_sign_in_as_an_authorization_is_a_page_not_an_error(hub, app):
+    start = hub.web.get("/login?next=/account")
+    iid = start.headers["Location"].split("/interaction/")[1].split("/")[0]
+    resumed = hub.web.get(f"/authorize/resume/{iid}")
+    assert resumed.status_code == 400

@@ -159,9 +159,25 @@ def _proposed_username(identity: UpstreamIdentity) -> str:
 
 
 def _link_existing(identity: UpstreamIdentity, form) -> tuple[User | None, dict]:  # noqa: ANN001
+    if not _identity_number(identity):
+        # Nothing from the portal ties this national account to a local one: a password alone
+        # (perhaps a stolen one) must not join them. The counter links such accounts.
+        audit.record("federated_link_refused", connector=identity.connector, reason="no_number")
+        return None, {
+            "link": _l(
+                "The national portal gave no identity number or tax code for this account, so "
+                "it cannot be linked here. Please contact the one-stop counter, or create a new "
+                "account below."
+            )
+        }
     number = (form.get("national_id") or "").strip()[:20]
+    if number != _identity_number(identity):
+        # Only the account of the number the portal vouched for can be linked; said before any
+        # password is checked, so the answer tells nothing about one.
+        audit.record("federated_link_refused", connector=identity.connector, reason="other_number")
+        return None, {"link": _l("The identity number or the password is not right.")}
     password = form.get("password") or ""
-    matches = _active_with_number(identity, number) if number else []
+    matches = _active_with_number(identity, number)
     user = matches[0] if len(matches) == 1 else None
     name = user.username if user else number or "-"
     until = throttle.locked_until(request.remote_addr, name)
@@ -171,15 +187,6 @@ def _link_existing(identity: UpstreamIdentity, form) -> tuple[User | None, dict]
         throttle.record_failure(request.remote_addr, name)
         audit.record("login_failure", user=user, username=name[:64], method="national_link")
         return None, {"link": _l("The identity number or the password is not right.")}
-    upstream_number = _identity_number(identity)
-    if upstream_number and upstream_number != number:
-        audit.record("federated_link_refused", user=user, reason="identity_number_differs")
-        return None, {
-            "link": _l(
-                "This account was registered with another identity number than the one the "
-                "national portal gave. Please contact the one-stop counter."
-            )
-        }
     if not _link(user, identity, "password"):
         return None, {"link": _l("This national account is already linked to an account.")}
     throttle.clear(user.username)

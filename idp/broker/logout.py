@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, make_response, redirect, requ
 
 from ..security import sha256_hex
 from ..store import audit, kv
-from .upstream import CLOCK_SKEW, Connector, UpstreamError
+from .upstream import LOGOUT_TOKEN_LEEWAY, Connector, UpstreamError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("broker_logout", __name__)
@@ -77,7 +77,7 @@ def backchannel_logout(name: str):  # noqa: ANN201
         return _refuse("the logout token is not valid", name)
     jti = str(claims["jti"])[:256]
     # Remembered for as long as the token could pass the age check, and then some.
-    memory = max_age + 2 * CLOCK_SKEW
+    memory = max_age + 2 * LOGOUT_TOKEN_LEEWAY
     if not kv().add(f"upstream-jti:{name}:{sha256_hex(jti)}", {}, memory):
         return _refuse("the logout token was used already", name)
     sub = claims.get("sub") if isinstance(claims.get("sub"), str) else None

@@ -34,6 +34,8 @@ METADATA_TTL = 3600
 JWKS_TTL = 3600
 JWKS_REFRESH_MIN_INTERVAL = 30
 CLOCK_SKEW = 120
+# A logout token's window is already the tolerance: `exp` and a future `iat` get little more.
+LOGOUT_TOKEN_LEEWAY = 30
 MAX_ANSWER_BYTES = 256 * 1024
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -43,6 +45,9 @@ class UpstreamError(Exception):
     error_answer, unreachable, bad_answer, bad_token, bad_state."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
+        # The detail may quote the upstream's words: no line breaks or control characters
+        # reach a log line (a forged log entry).
+        detail = re.sub(r"[\x00-\x1f\x7f]", " ", detail)
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
@@ -302,9 +307,15 @@ class Connector:
         Replays are the caller's to refuse (by `jti`, remembered longer than `max_age`)."""
         meta = self.metadata()
         claims = self._decode(meta, value)
-        _validate(claims, meta["issuer"], iat={"essential": True}, jti={"essential": True})
+        _validate(
+            claims,
+            meta["issuer"],
+            leeway=LOGOUT_TOKEN_LEEWAY,
+            iat={"essential": True},
+            jti={"essential": True},
+        )
         iat = claims.get("iat")
-        if not isinstance(iat, int | float) or iat < time.time() - max_age - CLOCK_SKEW:
+        if not isinstance(iat, int | float) or iat < time.time() - max_age:
             raise UpstreamError("bad_token", "the logout token is too old")
         self._check_audience(claims)
         events = claims.get("events")
@@ -406,10 +417,10 @@ def _login_kind(value: object) -> str | None:
     return None
 
 
-def _validate(claims: dict, issuer: str, **options: dict) -> None:
+def _validate(claims: dict, issuer: str, leeway: int = CLOCK_SKEW, **options: dict) -> None:
     """The registered claims of an upstream JWT: `iss` always, the rest as asked."""
     registry = jwt.JWTClaimsRegistry(
-        leeway=CLOCK_SKEW, iss={"essential": True, "value": issuer}, **options
+        leeway=leeway, iss={"essential": True, "value": issuer}, **options
     )
     try:
         registry.validate(claims)

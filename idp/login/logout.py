@@ -40,12 +40,15 @@ def end_session(session: sessions.SsoSession, reason: str, by: str | None = None
 def end_all_for_user(
     user_id: int, reason: str, by: str | None = None, keep_sid: str | None = None
 ) -> int:
-    """End every session of a user (but `keep_sid`); returns how many ended."""
+    """End every session of a user (but `keep_sid`); returns how many ended. Tokens issued in
+    sessions that already ended on their own (idle, expired) are revoked too: after "sign out
+    everywhere" or a password reset nothing but the kept session still works."""
     ended = 0
     for session in sessions.of_user(user_id):
         if session.sid != keep_sid:
             end_session(session, reason, by)
             ended += 1
+    tokens.revoke_for_user(user_id, "logout", keep_sid=keep_sid)
     return ended
 
 

@@ -26,7 +26,7 @@ from joserfc.errors import JoseError
 from werkzeug.datastructures import MultiDict
 
 from ..clock import now
-from ..errors import IdpError, InvalidClientPage, InvalidRedirectPage
+from ..errors import IdpError, InteractionExpired, InvalidClientPage, InvalidRedirectPage
 from ..login import assurance, interaction, second_factor, sessions
 from ..store import clients, consents, users
 from ..store.models import Client, User
@@ -220,4 +220,6 @@ def authorize():  # noqa: ANN201
 @bp.route("/authorize/resume/<iid>")
 def resume(iid: str):  # noqa: ANN201
     ix = interaction.load(iid)
+    if "params" not in ix:  # a sign-in to the hub's own pages has no request to resume
+        raise InteractionExpired(status=400)
     return authorize_request(ix["params"], set(), iid, ix)

@@ -27,6 +27,7 @@ from joserfc import jwt
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..clock import now
+from ..login import sessions
 from ..observability import TOKENS
 from ..security import sha256_hex
 from ..store import audit, kv, tokens, users
@@ -227,8 +228,19 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 log.warning("a code could not be given back after a failed exchange")
 
     def authenticate_user(self, authorization_code: CodeRecord):  # noqa: ANN201
+        """The person, still active, and still signed in: a code from a session that ended
+        since (logout, replaced by another sign-in, ended everywhere) gives no tokens, or they
+        would outlive the session that the end was meant to close."""
         user = users.by_id(authorization_code.user_id)
-        return user if user is not None and user.active else None
+        if user is None or not user.active:
+            return None
+        sid = authorization_code.sid
+        if sid and sessions.by_sid(sid) is None:
+            audit.record(
+                "code_session_ended", user=user, client_id=authorization_code.client_id, sid=sid
+            )
+            return None
+        return user
 
 
 class HubRefreshTokenGrant(grants.RefreshTokenGrant):
@@ -255,7 +267,10 @@ class HubRefreshTokenGrant(grants.RefreshTokenGrant):
 
     def _used_before(self, token: Token) -> Token | None:
         """A retry after a lost answer gets that answer again; anything else is reuse."""
-        outcome = rotation.retry_of(token, self.presented, self.request.client.client_id)
+        client = self.request.client
+        outcome = rotation.retry_of(
+            token, self.presented, client.client_id, confidential=not client.is_public
+        )
         if outcome.pair is not None:
             self.retry = outcome.pair
             return token

@@ -3,8 +3,10 @@
 A rotation uses the old refresh token up and writes the new pair in one statement, so a failure
 leaves the old token working. When the answer is lost after that (a client time-out, a worker or
 Redis failing before the answer left), the client retries with the old token: within
-`tokens.refresh_retry_window` seconds, by the same client, while the new pair is still unused,
-it gets that same pair again instead of being taken for a thief. The pair is kept on the old row
+`tokens.refresh_retry_window` seconds, by the same confidential client, while the new pair is
+still unused, it gets that same pair again instead of being taken for a thief. A public client
+gets no such grace: anyone holding its refresh token is that client, so a second use is always
+treated as reuse. The pair is kept on the old row
 sealed with the old refresh token itself (AES-GCM under a key derived from it; the row keeps
 only its SHA-256 digest), so the database alone never yields a usable token.
 """
@@ -63,11 +65,13 @@ class Retry:
     theft: bool  # refused because this looks like reuse by someone else: revoke the grant
 
 
-def retry_of(parent: Token, presented: str, client_id: str) -> Retry:
-    """Decide about a refresh token that rotation has already used up."""
+def retry_of(parent: Token, presented: str, client_id: str, confidential: bool) -> Retry:
+    """Decide about a refresh token that rotation has already used up. Only an authenticated
+    (confidential) client's retry can be told from a thief's replay."""
     window = current_app.config["IDP"].tokens.refresh_retry_window
     if (
         window <= 0
+        or not confidential
         or parent.client_id != client_id
         or parent.rotated_at is None
         or now() - parent.rotated_at > window

@@ -139,12 +139,15 @@ def revoke_grant(grant_id: str, reason: str = "revoked") -> int:
     return result.rowcount
 
 
-def revoke_for_user(user_id: int, reason: str = "revoked") -> int:
-    """Revoke every grant of a user that still has a live access token (a locked account),
-    in one statement; returns how many token rows changed."""
+def revoke_for_user(user_id: int, reason: str = "revoked", keep_sid: str | None = None) -> int:
+    """Revoke every grant of a user that still has a live access token (a locked account, or
+    every session ended), but those of the session `keep_sid`, in one statement; returns how
+    many token rows changed. Grants of sessions that already ended on their own go too."""
     live_grants = select(Token.grant_id).where(
         Token.user_id == user_id, Token.access_revoked.is_(False)
     )
+    if keep_sid is not None:
+        live_grants = live_grants.where(or_(Token.sid.is_(None), Token.sid != keep_sid))
     result = db.session.execute(
         update(Token)
         .where(Token.grant_id.in_(live_grants))

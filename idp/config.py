@@ -104,6 +104,12 @@ class LoginConfig:
         "Ask every user for a second factor after the password. Users with an authenticator "
         "app are always asked; so are users of a client that requires it.",
     )
+    step_up_max_age: int = option(
+        600,
+        "Seconds after a session passed the account's existing second factor during which it "
+        "may make security changes (authenticator app, recovery codes, email, phone, password, "
+        "national links); later it is asked for a code again.",
+    )
 
 
 @dataclass(frozen=True)
@@ -216,6 +222,12 @@ class OtpConfig:
     max_per_ip_hour: int = option(
         20, "Codes sent at the request of one IP address within an hour at most."
     )
+    max_failures_per_day: int = option(
+        20,
+        "Wrong second-factor codes (SMS, app or recovery) per account within 24 hours; then the "
+        "account's second factor is locked until the owner unlocks it from the emailed link or "
+        "at the counter (the short lockouts do not reset this count).",
+    )
 
 
 @dataclass(frozen=True)
@@ -225,6 +237,26 @@ class AccountsConfig:
     registration_open: bool = option(True, "Whether citizens and businesses may register here.")
     activation_ttl: int = option(48 * 3600, "Seconds an activation link stays valid.")
     reset_ttl: int = option(3600, "Seconds a password-reset link stays valid.")
+    notice_link_ttl: int = option(
+        7 * 24 * 3600,
+        "Seconds the link in a security notice (end every session and report it) and in a "
+        "second-factor unlock mail stays valid.",
+    )
+    mail_requests_per_address_day: int = option(
+        5,
+        "Password-reset and activation mails asked for one username or email address within "
+        "24 hours; further requests get the same answer and send nothing.",
+    )
+    registrations_per_national_id_day: int = option(
+        3, "Registrations with one identity number (or tax code) within 24 hours."
+    )
+    registrations_per_email_day: int = option(
+        3, "Registrations with one email address within 24 hours."
+    )
+    requests_per_ip_hour: int = option(
+        20,
+        "Registrations, password-reset and activation requests from one IP address within an hour.",
+    )
 
 
 @dataclass(frozen=True)

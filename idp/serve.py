@@ -6,8 +6,25 @@ import os
 import tempfile
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from .config import Config
+from .observability import redact
+
+
+class RedactingLogger(Logger):
+    """gunicorn's access lines (text logs) with the secrets of paths, query strings and the
+    Referer replaced: a reset link or an upstream code must not reach a log file."""
+
+    def atoms(self, resp, req, environ, request_time) -> dict:  # noqa: ANN001
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key in ("r", "U", "q", "f"):
+            if isinstance(atoms.get(key), str):
+                atoms[key] = redact(atoms[key])
+        for key in list(atoms):
+            if key.lower() in ("{referer}i", "{raw_uri}e", "{request_uri}e", "{query_string}e"):
+                atoms[key] = redact(str(atoms[key]))
+        return atoms
 
 
 class HubApplication(BaseApplication):
@@ -64,6 +81,7 @@ def run(config: Config, config_path: str | None, host: str, port: int) -> None:
         # JSON logs: the app writes one access line per request, with its request id.
         "accesslog": None if json_logs else "-",
         "errorlog": "-",
+        "logger_class": RedactingLogger,
         "child_exit": _child_exit,
         "limit_request_line": 8190,
         "limit_request_field_size": 8190,

@@ -26,7 +26,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from ..login import sessions, totp
+from ..login import sessions, step_up
 from ..login.account import ActionForm
 from ..oidc.claims import SUPPORTED_SCOPES
 from ..store import clients as store_clients
@@ -46,8 +46,8 @@ def _signed_in_user():  # noqa: ANN202
 
 
 def role_page(*roles: str, second_factor: bool):  # noqa: ANN201
-    """Only for users with one of `roles`; with `second_factor`, only in a session that used
-    one. POSTs must carry the CSRF token."""
+    """Only for users with one of `roles`; with `second_factor`, only in a session that passed
+    a vouched one (idp.login.step_up). POSTs must carry the CSRF token."""
 
     def decorate(view):  # noqa: ANN001, ANN202
         @functools.wraps(view)
@@ -57,14 +57,13 @@ def role_page(*roles: str, second_factor: bool):  # noqa: ANN201
                 return redirect(url_for("login.hub_login", next=request.full_path.rstrip("?")))
             if not set(roles) & set(user.roles or []):
                 abort(403)
-            if second_factor and "mfa" not in (session.amr or []):
-                has_factor = user.phone_verified or totp.enrolment(user) is not None
-                if request.method == "GET" and has_factor:
+            if second_factor and not step_up.session_vouched(session, user):
+                # Only a factor enrolled under another one (or at the counter) opens the
+                # console: an app enrolled with a stolen password does not.
+                vouched = step_up.vouched_methods(user)
+                if request.method == "GET" and vouched:
                     return redirect(
-                        url_for(
-                            "authenticators.confirm_it_is_you",
-                            next=request.full_path.rstrip("?"),
-                        )
+                        step_up.confirm_url(request.full_path.rstrip("?"), method=vouched[0])
                     )
                 return render_template("admin/needs_second_factor.html"), 403
             if request.method == "POST" and not ActionForm().validate_on_submit():

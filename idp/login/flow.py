@@ -55,13 +55,14 @@ def complete_login(
     acr: str,
     method: str,
     upstream: dict | None = None,
+    factor: str | None = None,
 ):  # noqa: ANN201
     """A finished authentication: replace any old session with a new one, remember that this
     interaction signed in (so prompt=login and max_age are satisfied), go on."""
     old = sessions.current()
     if old is not None:
         sessions.end(old)
-    session, secret = sessions.start(user.id, amr, acr, upstream)
+    session, secret = sessions.start(user.id, amr, acr, upstream, factor=factor)
     ix.pop("mfa", None)
     interaction.update(iid, ix, login_sid=session.sid)
     throttle.clear(user.username)
@@ -80,9 +81,10 @@ def complete_step_up(
     amr: list[str],
     acr: str,
     method: str,
+    factor: str | None = None,
 ):  # noqa: ANN201
     """A second factor proved inside a live session: the session keeps its sid and rises."""
-    sessions.elevate(session, amr, acr)
+    sessions.elevate(session, amr, acr, factor=factor)
     ix.pop("mfa", None)
     interaction.update(iid, ix)
     audit.record(

@@ -21,6 +21,17 @@ def form_post(web, path, **data):
     return web.post(path, data={**form, **data})
 
 
+def confirm_it_is_you(web, code, method=None, back="/account/security"):
+    """Step the session up through "confirm it is you" with `code`; returns the answer."""
+    start = web.get(f"/account/security/confirm?next={back}")
+    location = start.headers["Location"]
+    page = web.get(location + (f"?method={method}" if method else ""))
+    form = {**hidden_inputs(page.get_data(as_text=True)), "action": "verify", "code": code}
+    if method:
+        form["method"] = method
+    return web.post(location, data=form)
+
+
 def test_registration_proves_the_mobile_number_on_the_same_page(hub, app, smtp):
     response = post_form(hub.web, "/register", CITIZEN)
     html = response.get_data(as_text=True)
@@ -110,7 +121,16 @@ def test_authenticator_app_enrolment_recovery_codes_and_disable(hub, app, clock)
     overview = web.get("/account/security").get_data(as_text=True)
     assert "Số mã khôi phục còn lại: 10" in overview
     assert not any(code in overview for code in codes)  # shown once only
-    # New recovery codes need a fresh code from the app; the old ones stop working.
+    # The app just enrolled does not prove itself: new recovery codes first need the session
+    # to confirm it is you with the app (then a fresh code); the old ones stop working.
+    clock.advance(30)
+    asked = web.post(
+        "/account/security/recovery-codes",
+        data={**hidden_inputs(overview), "code": pyotp.TOTP(secret).at(int(clock()))},
+    )
+    assert asked.status_code == 303 and "/account/security/confirm" in asked.headers["Location"]
+    stepped = confirm_it_is_you(web, pyotp.TOTP(secret).at(int(clock())))
+    assert stepped.status_code == 302 and stepped.headers["Location"] == "/account/security"
     clock.advance(30)
     renewed = web.post(
         "/account/security/recovery-codes",

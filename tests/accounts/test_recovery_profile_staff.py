@@ -121,7 +121,7 @@ def test_profile_update_and_email_change_needs_confirmation(hub, smtp, app):
     with app.app_context():
         user = users.by_username("citizen01")
         assert user.phone == "0987654321" and user.phone_verified
-    assert smtp.messages[-1]["To"] == "new@example.vn"
+    assert "new@example.vn" in [m["To"] for m in smtp.messages]
     assert (
         hub.app.test_client().get(urlsplit(smtp.last_link("/email/confirm/")).path).status_code
         == 200

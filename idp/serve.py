@@ -18,13 +18,9 @@ class RedactingLogger(Logger):
 
     def atoms(self, resp, req, environ, request_time) -> dict:  # noqa: ANN001
         atoms = super().atoms(resp, req, environ, request_time)
-        for key in ("r", "U", "q", "f"):
-            if isinstance(atoms.get(key), str):
-                atoms[key] = redact(atoms[key])
-        for key in list(atoms):
-            if key.lower() in ("{referer}i", "{raw_uri}e", "{request_uri}e", "{query_string}e"):
-                atoms[key] = redact(str(atoms[key]))
-        return atoms
+        # Every text atom: the request line, path, query, Referer and any header or environ
+        # value an operator's access_log_format may name.
+        return {k: redact(v) if isinstance(v, str) else v for k, v in atoms.items()}
 
 
 class HubApplication(BaseApplication):

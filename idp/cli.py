@@ -516,6 +516,49 @@ def _set_role(ctx: Context, username: str, role: str, grant: bool) -> None:
         click.echo(f"{username}: roles {', '.join(user.roles) or '(none)'}")
 
 
+@users.command("unlock-second-factor")
+@click.argument("username")
+@pass_ctx
+def users_unlock_second_factor(ctx: Context, username: str) -> None:
+    """At the counter: unlock a second factor locked by a day of wrong codes (audited)."""
+    from .login import factor_lock
+    from .store import users as store_users
+
+    with ctx.app().app_context():
+        user = store_users.by_username(username)
+        if user is None:
+            raise click.ClickException(f"no user {username}")
+        was = factor_lock.unlock(user, by="cli")
+        click.echo(f"{username}: second factor {'unlocked' if was else 'was not locked'}")
+
+
+@users.command("vouch-second-factor")
+@click.argument("username")
+@pass_ctx
+def users_vouch_second_factor(ctx: Context, username: str) -> None:
+    """At the counter, the person in front of you with their papers: their proved phone and
+    authenticator app may open the admin or staff console (audited)."""
+    from .login import totp
+    from .store import audit, db
+    from .store import users as store_users
+
+    with ctx.app().app_context():
+        user = store_users.by_username(username)
+        if user is None:
+            raise click.ClickException(f"no user {username}")
+        vouched = []
+        if user.phone_verified:
+            user.phone_vouched = True
+            vouched.append("sms")
+        enrolled = totp.enrolment(user)
+        if enrolled is not None:
+            enrolled.vouched = True
+            vouched.append("totp")
+        audit.record("second_factor_vouched", user=user, factors=vouched, by="cli", commit=False)
+        db.session.commit()
+        click.echo(f"{username}: vouched for {', '.join(vouched) or 'nothing (no factor)'}")
+
+
 @users.command("logout")
 @click.argument("username")
 @click.option(

@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts import registration
-from ..login import sessions
+from ..login import factor_lock, sessions
 from ..login.logout import end_all_for_user
 from ..store import audit, federation, tokens
 from ..store.db import db
@@ -142,8 +142,10 @@ def lock(user: User, by: str) -> int:
 
 
 def unlock(user: User, by: str) -> None:
+    """Unlock the account, and its second factor if a day of wrong codes locked it."""
     if not user.activated_at:
         raise UserAdminError(_l("The account is not activated yet; resend the activation email."))
+    factor_lock.unlock(user, by)
     if user.active:
         return
     user.active = True

@@ -10,7 +10,7 @@ from flask import g, make_response, redirect, render_template, url_for
 from ..oidc.authorize import redirect_origin
 from ..store import audit, clients
 from ..store.models import Client, User
-from . import interaction, sessions, throttle
+from . import devices, interaction, sessions, throttle
 
 
 def load(iid: str, allow_hub: bool = False) -> tuple[dict, dict, Client | None]:
@@ -69,6 +69,7 @@ def complete_login(
     audit.record("login_success", user=user, client_id=client_id_of(client), method=method, acr=acr)
     response = _onward(iid, ix, client)
     sessions.set_cookie(response, secret)
+    devices.note_sign_in(user, response)
     return response
 
 

@@ -193,3 +193,48 @@ def test_a_number_proved_with_a_password_alone_is_not_vouched(hub, app, smtp):
         user = users.by_username("quantri01")
         assert user.phone_verified and not user.phone_vouched
     assert web.get("/admin").status_code == 403
+
+
+def new_device_notices(app) -> int:
+    with app.app_context():
+        rows = db.session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.event == "security_notice")
+        ).all()
+    return sum(1 for detail in rows if (detail or {}).get("kind") == "admin_new_device")
+
+
+def test_an_admin_signing_in_from_a_new_device_is_told(hub, app, smtp):
+    hub.add_user(username="quantri01", roles=["admin"], email="qt@example.vn")
+    web = account_browser(hub, "quantri01")
+    assert new_device_notices(app) == 1
+    assert [m for m in smtp.messages if m["To"] == "qt@example.vn"]
+    web.post("/account/logout", data=hidden_inputs(web.get("/account").text))
+    again = web.get(web.get("/login").headers["Location"])
+    form = {**hidden_inputs(again.text), "username": "quantri01", "password": PASSWORD}
+    assert web.post(again.request.path, data=form).status_code == 302
+    assert new_device_notices(app) == 1  # the same browser
+    account_browser(hub, "quantri01")
+    assert new_device_notices(app) == 2
+    hub.add_user()
+    account_browser(hub)  # a citizen: no such notice
+    assert new_device_notices(app) == 2
+
+
+def test_the_counter_vouches_for_a_factor_and_unlocks_it(tmp_path):
+    import os
+    import subprocess
+
+    config = tmp_path / "idp.toml"
+    config.write_text(f'instance_dir = "{tmp_path / "i"}"\n')
+
+    def run(*args):
+        return subprocess.run(
+            ["idp", "--config", str(config), *args], capture_output=True, text=True, timeout=120,
+            env=os.environ,
+        )  # fmt: skip
+
+    assert run("init").returncode == 0
+    run("users", "add", "--username", "quantri01", "--password", PASSWORD, "--phone", PHONE)
+    assert "nothing" in run("users", "vouch-second-factor", "quantri01").stdout  # unproved
+    assert "was not locked" in run("users", "unlock-second-factor", "quantri01").stdout
+    assert run("users", "vouch-second-factor", "nobody").returncode != 0

@@ -272,6 +272,9 @@ def change_password(session, user):  # noqa: ANN001, ANN201
 def staff_register(session, user):  # noqa: ANN001, ANN201
     if not {"staff", "admin"} & set(user.roles or []):
         abort(403)
+    refused = step_up.console_gate(session, user)
+    if refused is not None:
+        return refused
     form = CsrfForm()
     outcome = None
     names = tuple(n for n in CITIZEN_FIELDS if n not in SECRET_FIELDS)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import current_app, redirect, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 
 from ..clock import now
 from ..store import audit
@@ -58,6 +58,18 @@ def vouched_methods(user: User) -> list[str]:
 def session_vouched(session: SsoSession, user: User) -> bool:
     """Whether the factor this session passed is one the console accepts."""
     return "mfa" in (session.amr or []) and session.mfa_factor in vouched_methods(user)
+
+
+def console_gate(session: SsoSession, user: User):  # noqa: ANN201
+    """For the admin and staff pages: None when the session passed a vouched factor, else
+    the answer — a GET goes to confirm with one (offered first), anything else is refused.
+    An app enrolled with a stolen password never gets past this."""
+    if session_vouched(session, user):
+        return None
+    vouched = vouched_methods(user)
+    if request.method == "GET" and vouched:
+        return redirect(confirm_url(request.full_path.rstrip("?"), method=vouched[0]))
+    return render_template("admin/needs_second_factor.html"), 403
 
 
 def confirm_url(next_path: str, method: str | None = None) -> str:

@@ -538,24 +538,14 @@ def users_unlock_second_factor(ctx: Context, username: str) -> None:
 def users_vouch_second_factor(ctx: Context, username: str) -> None:
     """At the counter, the person in front of you with their papers: their proved phone and
     authenticator app may open the admin or staff console (audited)."""
-    from .login import totp
-    from .store import audit, db
+    from .login import step_up
     from .store import users as store_users
 
     with ctx.app().app_context():
         user = store_users.by_username(username)
         if user is None:
             raise click.ClickException(f"no user {username}")
-        vouched = []
-        if user.phone_verified:
-            user.phone_vouched = True
-            vouched.append("sms")
-        enrolled = totp.enrolment(user)
-        if enrolled is not None:
-            enrolled.vouched = True
-            vouched.append("totp")
-        audit.record("second_factor_vouched", user=user, factors=vouched, by="cli", commit=False)
-        db.session.commit()
+        vouched = step_up.vouch(user, by="cli")
         click.echo(f"{username}: vouched for {', '.join(vouched) or 'nothing (no factor)'}")
 
 

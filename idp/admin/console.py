@@ -337,6 +337,14 @@ def user_action(sub: str, action: str):  # noqa: ANN201
         "unlock": (user_admin.unlock, _l("The account is unlocked.")),
         "end-sessions": (user_admin.end_sessions, _l("Every session of the account ended.")),
         "resend-activation": (user_admin.resend_activation, _l("A new activation email is sent.")),
+        "vouch-second-factor": (
+            user_admin.vouch_second_factor,
+            _l("The account's second factor is vouched for."),
+        ),
+        "unlock-second-factor": (
+            user_admin.unlock_second_factor,
+            _l("The account's second factor is unlocked."),
+        ),
     }
     if action not in actions:
         abort(404)

@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts import registration
-from ..login import factor_lock, sessions
+from ..login import factor_lock, sessions, step_up
 from ..login.logout import end_all_for_user
 from ..store import audit, federation, tokens
 from ..store.db import db
@@ -139,6 +139,19 @@ def lock(user: User, by: str) -> int:
     ended = end_all_for_user(user.id, "locked", by)
     tokens.revoke_for_user(user.id)
     return ended
+
+
+def vouch_second_factor(user: User, by: str) -> None:
+    """Another admin, having checked the person, vouches for their proved phone and app."""
+    if user.username == by:
+        raise UserAdminError(_l("Another administrator must vouch for your second factor."))
+    if not step_up.has_second_factor(user):
+        raise UserAdminError(_l("The account has no proved phone and no authenticator app."))
+    step_up.vouch(user, by)
+
+
+def unlock_second_factor(user: User, by: str) -> None:
+    factor_lock.unlock(user, by)
 
 
 def unlock(user: User, by: str) -> None:

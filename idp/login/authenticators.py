@@ -125,7 +125,10 @@ def verify_phone(session, user):  # noqa: ANN001, ANN201
         vouched = step_up.recent(session)
         proved, message, notice = phone_service.answer(user, number, request.form, vouched)
         if proved:
-            notices.security_change(user, "phone_changed", old_phone=old if old != number else None)
+            if old and old != number:
+                notices.security_change(user, "phone_changed", old_phone=old)
+            else:  # the account's first proved number: a new second factor
+                notices.security_change(user, "factor_added")
             return redirect(url_for("authenticators.overview", done="phone"))
     return render_template(
         "account/verify_phone.html",

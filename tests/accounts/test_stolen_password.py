@@ -238,3 +238,25 @@ def test_the_counter_vouches_for_a_factor_and_unlocks_it(tmp_path):
     assert "nothing" in run("users", "vouch-second-factor", "quantri01").stdout  # unproved
     assert "was not locked" in run("users", "unlock-second-factor", "quantri01").stdout
     assert run("users", "vouch-second-factor", "nobody").returncode != 0
+
+
+def test_another_admin_vouches_for_a_factor_and_unlocks_it(hub, app, smtp):
+    from tests.admin.test_console import csrf, signed_in, step_up
+
+    admin = step_up(hub, signed_in(hub, "quantri09", ["admin"], phone="0909000009"))
+    web = admin_browser(hub, app, phone=PHONE)
+    with app.app_context():
+        user = users.by_username("quantri01")
+        user.phone_vouched = False
+        user.second_factor_locked_at = 1
+        db.session.commit()
+        sub = user.subject
+    assert web.get("/admin").status_code == 403  # nothing vouched to confirm with
+    token = {"csrf_token": csrf(admin)}
+    for action in ("vouch-second-factor", "unlock-second-factor"):
+        assert admin.post(f"/admin/users/{sub}/{action}", data=token).status_code == 302
+    with app.app_context():
+        user = users.by_username("quantri01")
+        assert user.phone_vouched and user.second_factor_locked_at is None
+    assert "second_factor_vouched" in events(app) and "second_factor_unlocked" in events(app)
+    assert web.get("/admin").status_code == 302  # now asked for the vouched SMS code

@@ -153,11 +153,13 @@ def test_forgot_password_answers_in_the_same_time_for_known_and_unknown(hub, smt
         return elapsed
 
     known, unknown = [], []
-    for n in range(25):
+    for n in range(40):  # interleaved, so load on the machine falls on both alike
         known.append(timed("dan@example.vn"))
         unknown.append(timed(f"nobody{n}@example.vn"))
-    gap = abs(statistics.median(known) - statistics.median(unknown))
-    assert gap < max(0.001, 0.25 * statistics.median(unknown)), (known, unknown)
+    # The lower quartile: what the request itself costs, without the spikes of a busy machine.
+    fast_known = statistics.quantiles(known, n=4)[0]
+    fast_unknown = statistics.quantiles(unknown, n=4)[0]
+    assert abs(fast_known - fast_unknown) < max(0.001, 0.3 * fast_unknown), (known, unknown)
 
 
 def test_registration_does_not_say_an_identity_number_has_an_account(hub, smtp):

@@ -636,6 +636,23 @@ def validate(config: Config) -> None:
         raise ConfigError("login.password_acr and login.mfa_acr must differ")
     if config.otp.max_tries < 1 or config.otp.code_ttl < 30 or config.otp.resend_cooldown < 0:
         raise ConfigError("otp.max_tries must be at least 1 and otp.code_ttl at least 30 s")
+    if config.otp.max_failures_per_day < config.otp.max_tries or config.login.step_up_max_age < 0:
+        raise ConfigError(
+            "otp.max_failures_per_day must be at least otp.max_tries, and "
+            "login.step_up_max_age not negative"
+        )
+    limits = config.accounts
+    if (
+        min(
+            limits.mail_requests_per_address_day,
+            limits.registrations_per_national_id_day,
+            limits.registrations_per_email_day,
+            limits.requests_per_ip_hour,
+            limits.notice_link_ttl,
+        )
+        < 1
+    ):
+        raise ConfigError("the [accounts] limits and notice_link_ttl must be at least 1")
     if config.mail.security not in ("starttls", "ssl", "none"):
         raise ConfigError("mail.security must be starttls, ssl or none")
     if config.server.log_format not in ("json", "text"):

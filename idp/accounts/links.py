@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import url_for
+from flask import current_app, has_request_context, request, url_for
 
 from ..security import sha256_hex
 from ..store import kv
@@ -25,7 +25,8 @@ def _live_key(kind: str, user_id: int) -> str:
 
 
 def issue(kind: str, user_id: int, endpoint: str, ttl: int, single: bool = False, **extra) -> str:
-    """Store a new secret for the account; returns the absolute URL that carries it."""
+    """Store a new secret for the account; returns the absolute URL (on the issuer) that
+    carries it."""
     secret = secrets.token_urlsafe(32)
     digest = sha256_hex(secret)
     if single:
@@ -34,7 +35,11 @@ def issue(kind: str, user_id: int, endpoint: str, ttl: int, single: bool = False
             kv().delete(f"{kind}:{older['digest']}")
         kv().put(_live_key(kind, user_id), {"digest": digest}, ttl)
     kv().put(f"{kind}:{digest}", {"user_id": user_id, "single": single, **extra}, ttl)
-    return url_for(endpoint, token=secret, _external=True)
+    # On the issuer's address, never the request's Host header (which a sender could forge to
+    # have the mail point elsewhere).
+    path = url_for(endpoint, token=secret)
+    root = request.script_root if has_request_context() else ""
+    return current_app.config["IDP"].issuer + path[len(root) :]
 
 
 def _current(kind: str, digest: str, record: dict | None) -> dict | None:

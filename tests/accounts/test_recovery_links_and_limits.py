@@ -188,3 +188,18 @@ def test_registration_is_limited_per_identity_number_and_per_ip(hub, smtp, app):
         for n in range(cap + 2)
     ]
     assert answers[:cap] == [200] * cap and answers[cap:] == [429, 429]
+
+
+def test_mailed_links_name_the_issuer_not_the_host_header(hub, smtp):
+    hub.add_user(email="dan@example.vn")
+    post_form(hub.web, "/register", CITIZEN)
+    assert smtp.last_link("/activate/").startswith(hub.app.config["IDP"].issuer + "/activate/")
+    web = hub.app.test_client()
+    from tests.conftest import hidden_inputs
+
+    evil = {"base_url": "http://evil.example"}
+    token = hidden_inputs(web.get("/password/forgot", **evil).text)
+    sent = web.post("/password/forgot", data={**token, "identifier": "dan@example.vn"}, **evil)
+    assert sent.status_code == 200
+    link = smtp.last_link("/password/reset/")
+    assert link.startswith(hub.app.config["IDP"].issuer) and "evil" not in link

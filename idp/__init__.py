@@ -10,6 +10,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFProtect
 
 from .config import Config, load_config, networks
+from .files import private_dir
 from .security import TrustedProxyFix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +36,8 @@ def _secret_key(config: Config) -> str:
 
 def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN001
     """Build the hub for one configuration; `clock` replaces time.time in tests."""
-    from . import admin, branding, i18n, observability, oidc
+    from . import admin, background, branding, i18n, observability, oidc
+    from .accounts.owner import bp as owner_bp
     from .accounts.views import bp as accounts_bp
     from .broker.account_links import bp as account_links_bp
     from .broker.first_login import bp as first_login_bp
@@ -85,7 +87,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     app.session_interface = FormSessionInterface()
     if clock is not None:
         app.extensions["idp_clock"] = clock
-    Path(config.instance_dir).mkdir(parents=True, exist_ok=True)
+    private_dir(Path(config.instance_dir))
 
     db.init_app(app)
     with app.app_context():
@@ -107,6 +109,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
         publish_window=config.tokens.id_token_ttl + 300,
     )
 
+    app.extensions["idp_background"] = background.Queue(app)
     observability.init_app(app)
     init_input_guards(app)
     i18n.init_app(app)
@@ -124,6 +127,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     csrf.exempt(broker_logout_bp)  # the upstream's server posts logout tokens, not a browser
     app.register_blueprint(account_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(owner_bp)
     branding.init_app(app)
     admin.init_app(app)
     init_error_handlers(app)

@@ -54,12 +54,14 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 @pass_ctx
 def init(ctx: Context) -> None:
     """Create or upgrade the database and create signing keys if there are none."""
+    from .files import private_dir, tighten
     from .keys import ensure_keys
     from .store.migrate import upgrade
 
     config = ctx.config
-    Path(config.instance_dir).mkdir(parents=True, exist_ok=True)
+    private_dir(Path(config.instance_dir))
     upgrade(config.resolved_database_url)
+    tighten(config)
     click.echo("database: up to date")
     created = ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
     for kid in created:
@@ -74,9 +76,16 @@ def init(ctx: Context) -> None:
 @pass_ctx
 def serve(ctx: Context, host: str | None, port: int | None) -> None:
     """Serve the hub with gunicorn (workers and threads from config)."""
+    from .files import too_open
     from .serve import run
 
     config = ctx.config
+    for path, mode in too_open(config):
+        click.echo(
+            f"WARNING: {path} is readable by other users (mode {mode:o}); personal data must "
+            f"be private: chmod {'700' if path.is_dir() else '600'} {path}",
+            err=True,
+        )
     if not config.issuer_is_https:
         click.echo(
             "WARNING: issuer is not https; cookies are not Secure. Development only.", err=True
@@ -557,6 +566,39 @@ def _set_role(ctx: Context, username: str, role: str, grant: bool) -> None:
         db.session.commit()
         audit.record("role_granted" if grant else "role_revoked", user=user, role=role, by="cli")
         click.echo(f"{username}: roles {', '.join(user.roles) or '(none)'}")
+
+
+@users.command("unlock-second-factor")
+@click.argument("username")
+@pass_ctx
+def users_unlock_second_factor(ctx: Context, username: str) -> None:
+    """At the counter: unlock a second factor locked by a day of wrong codes (audited)."""
+    from .login import factor_lock
+    from .store import users as store_users
+
+    with ctx.app().app_context():
+        user = store_users.by_username(username)
+        if user is None:
+            raise click.ClickException(f"no user {username}")
+        was = factor_lock.unlock(user, by="cli")
+        click.echo(f"{username}: second factor {'unlocked' if was else 'was not locked'}")
+
+
+@users.command("vouch-second-factor")
+@click.argument("username")
+@pass_ctx
+def users_vouch_second_factor(ctx: Context, username: str) -> None:
+    """At the counter, the person in front of you with their papers: their proved phone and
+    authenticator app may open the admin or staff console (audited)."""
+    from .login import step_up
+    from .store import users as store_users
+
+    with ctx.app().app_context():
+        user = store_users.by_username(username)
+        if user is None:
+            raise click.ClickException(f"no user {username}")
+        vouched = step_up.vouch(user, by="cli")
+        click.echo(f"{username}: vouched for {', '.join(vouched) or 'nothing (no factor)'}")
 
 
 @users.command("logout")

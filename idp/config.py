@@ -134,6 +134,12 @@ class LoginConfig:
         "Ask every user for a second factor after the password. Users with an authenticator "
         "app are always asked; so are users of a client that requires it.",
     )
+    step_up_max_age: int = option(
+        600,
+        "Seconds after a session passed the account's existing second factor during which it "
+        "may make security changes (authenticator app, recovery codes, email, phone, password, "
+        "national links); later it is asked for a code again.",
+    )
 
 
 @dataclass(frozen=True)
@@ -267,6 +273,12 @@ class OtpConfig:
     max_per_ip_hour: int = option(
         20, "Codes sent at the request of one IP address within an hour at most."
     )
+    max_failures_per_day: int = option(
+        20,
+        "Wrong second-factor codes (SMS, app or recovery) per account within 24 hours; then the "
+        "account's second factor is locked until the owner unlocks it from the emailed link or "
+        "at the counter (the short lockouts do not reset this count).",
+    )
 
 
 @dataclass(frozen=True)
@@ -276,6 +288,26 @@ class AccountsConfig:
     registration_open: bool = option(True, "Whether citizens and businesses may register here.")
     activation_ttl: int = option(48 * 3600, "Seconds an activation link stays valid.")
     reset_ttl: int = option(3600, "Seconds a password-reset link stays valid.")
+    notice_link_ttl: int = option(
+        7 * 24 * 3600,
+        "Seconds the link in a security notice (end every session and report it) and in a "
+        "second-factor unlock mail stays valid.",
+    )
+    mail_requests_per_address_day: int = option(
+        5,
+        "Password-reset and activation mails asked for one username or email address within "
+        "24 hours; further requests get the same answer and send nothing.",
+    )
+    registrations_per_national_id_day: int = option(
+        3, "Registrations with one identity number (or tax code) within 24 hours."
+    )
+    registrations_per_email_day: int = option(
+        3, "Registrations with one email address within 24 hours."
+    )
+    requests_per_ip_hour: int = option(
+        20,
+        "Registrations, password-reset and activation requests from one IP address within an hour.",
+    )
 
 
 @dataclass(frozen=True)
@@ -678,6 +710,23 @@ def validate(config: Config) -> None:
         raise ConfigError("login.password_acr and login.mfa_acr must differ")
     if config.otp.max_tries < 1 or config.otp.code_ttl < 30 or config.otp.resend_cooldown < 0:
         raise ConfigError("otp.max_tries must be at least 1 and otp.code_ttl at least 30 s")
+    if config.otp.max_failures_per_day < config.otp.max_tries or config.login.step_up_max_age < 0:
+        raise ConfigError(
+            "otp.max_failures_per_day must be at least otp.max_tries, and "
+            "login.step_up_max_age not negative"
+        )
+    limits = config.accounts
+    if (
+        min(
+            limits.mail_requests_per_address_day,
+            limits.registrations_per_national_id_day,
+            limits.registrations_per_email_day,
+            limits.requests_per_ip_hour,
+            limits.notice_link_ttl,
+        )
+        < 1
+    ):
+        raise ConfigError("the [accounts] limits and notice_link_ttl must be at least 1")
     if config.mail.security not in ("starttls", "ssl", "none"):
         raise ConfigError("mail.security must be starttls, ssl or none")
     if config.server.log_format not in ("json", "text"):

@@ -17,6 +17,8 @@ from email.utils import formatdate, make_msgid
 
 from flask import current_app, render_template
 
+from .files import private_dir, write_private
+
 log = logging.getLogger(__name__)
 
 
@@ -47,10 +49,9 @@ def send(to: str, template: str, lang: str, **context) -> None:
     message["Message-ID"] = make_msgid(domain="idp.local")
     message.set_content(body)
     if not cfg.smtp_host:
-        outbox = config.resolved_outbox_dir
-        outbox.mkdir(parents=True, exist_ok=True)
+        outbox = private_dir(config.resolved_outbox_dir)
         path = outbox / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
-        path.write_bytes(bytes(message))
+        write_private(path, bytes(message))
         log.warning("no SMTP server configured: mail to %s written to %s", to, path)
         return
     password = os.environ.get(cfg.password_env, "")

@@ -38,6 +38,27 @@ from .config import networks
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 access_log = logging.getLogger("idp.access")
+# Paths whose last part is a secret (a reset, activation, phone-proof, email or notice link):
+# a reader of the logs must not be able to open them.
+SECRET_PATH = re.compile(
+    r"(/(?:password/reset|activate|register/phone|email/confirm|account/report"
+    r"|account/second-factor/unlock)/)(?!resend(?:$|[/?#\s]))[^/?#\s\"]+"
+)
+# Query parameters that carry codes, tokens or secrets (an upstream's callback, a logout hint).
+SECRET_QUERY = re.compile(
+    r"(?i)((?:^|[?&;])(?:code|token|access_token|refresh_token|id_token|id_token_hint"
+    r"|logout_token|client_secret|client_assertion|password|secret|ticket)=)[^&;#\s\"]*"
+)
+REDACTED = "[redacted]"
+
+
+def redact(target: str) -> str:
+    """A path, query string, URL or request line with its secrets replaced."""
+    if not target:
+        return target
+    target = SECRET_PATH.sub(lambda m: m.group(1) + REDACTED, target)
+    return SECRET_QUERY.sub(lambda m: m.group(1) + REDACTED, target)
+
 
 REQUESTS = Counter(
     "idp_http_requests_total", "HTTP requests by endpoint, method and status.",
@@ -111,10 +132,10 @@ class RequestIdFilter(logging.Filter):
 
 def configure_logging(log_format: str) -> None:
     """One handler on stderr for the hub's loggers, JSON or text."""
-    # No line carries the caller's file or thread: skip collecting them on every record (the
-    # logging HOWTO's "Optimization"; findCaller walks the stack per access line). The process
-    # id stays: gunicorn's own lines print it with %(process)d, and None there is a
-    # "Logging error" traceback (a worker exiting, a request line too long).
+    # No line carries the caller's file, thread or process name: skip collecting them on every
+    # record (the logging HOWTO's "Optimization"; findCaller walks the stack per access line).
+    # The process id stays: gunicorn's own lines print it ("%(process)d"), and without it
+    # every one of them (an over-long request line's warning) became a "Logging error".
     logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False
@@ -176,15 +197,16 @@ def init_app(app: Flask) -> None:
             histogram = histograms[endpoint] = LATENCY.labels(endpoint)
         histogram.observe(elapsed)
         if json_access:
+            path = redact(req.path)
             access_log.info(
                 "%s %s %s",
                 method,
-                req.path,
+                path,
                 status,
                 extra={
                     "request_id": request_id,
                     "method": method,
-                    "path": req.path,
+                    "path": path,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "remote_addr": req.remote_addr,

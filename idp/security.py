@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import re
 import secrets
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 
 
@@ -51,6 +54,31 @@ class FormSessionInterface(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+# Deeper JSON than this is refused before parsing: nothing the hub reads nests past a few
+# levels, and Python's parser answers a few thousand levels with a RecursionError (a 500).
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth_ok(raw: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests at most `limit` arrays and objects (strings skipped)."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', data)):
+        depth += 1 if match.group() in (b"[", b"{") else -1
+        if depth > limit:
+            return False
+    return True
+
+
+def load_json(raw: str | bytes) -> Any:
+    """json.loads with the depth bound; raises ValueError for deep or malformed JSON."""
+    if not json_depth_ok(raw):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return json.loads(raw)
+
+
 def _utf8_form(body: bytes) -> bool:
     """Whether every name and value of a urlencoded body is UTF-8 once percent-decoded
     (Werkzeug keeps bad bytes as literal "%FF", which would pass for text)."""
@@ -86,6 +114,18 @@ def init_input_guards(app: Flask) -> None:
             for key, value in request.form.items(multi=True):
                 if "\x00" in key or "\x00" in value:
                     abort(400)
+
+    @app.before_request
+    def refuse_deep_json():  # noqa: ANN202
+        """Every JSON body (admin API, client registration) within MAX_JSON_DEPTH."""
+        if request.is_json and not json_depth_ok(request.get_data(cache=True)):
+            response = jsonify(
+                error="invalid_request",
+                error_description=f"JSON nested deeper than {MAX_JSON_DEPTH} levels.",
+            )
+            response.status_code = 400
+            return response
+        return None
 
 
 def init_security_headers(app: Flask) -> None:

@@ -6,8 +6,21 @@ import os
 import tempfile
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from .config import Config
+from .observability import redact
+
+
+class RedactingLogger(Logger):
+    """gunicorn's access lines (text logs) with the secrets of paths, query strings and the
+    Referer replaced: a reset link or an upstream code must not reach a log file."""
+
+    def atoms(self, resp, req, environ, request_time) -> dict:  # noqa: ANN001
+        atoms = super().atoms(resp, req, environ, request_time)
+        # Every text atom: the request line, path, query, Referer and any header or environ
+        # value an operator's access_log_format may name.
+        return {k: redact(v) if isinstance(v, str) else v for k, v in atoms.items()}
 
 
 class HubApplication(BaseApplication):
@@ -64,6 +77,7 @@ def run(config: Config, config_path: str | None, host: str, port: int) -> None:
         # JSON logs: the app writes one access line per request, with its request id.
         "accesslog": None if json_logs else "-",
         "errorlog": "-",
+        "logger_class": RedactingLogger,
         "child_exit": _child_exit,
         "limit_request_line": 8190,
         "limit_request_field_size": 8190,

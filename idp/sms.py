@@ -18,6 +18,7 @@ import requests
 from flask import current_app
 
 from .config import Config
+from .files import private_dir, write_private
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,10 @@ class OutboxGateway:
         self.folder = config.resolved_sms_outbox_dir
 
     def send(self, phone: str, text: str) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.folder)
         path = self.folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.json"
-        path.write_text(
-            json.dumps({"to": phone, "text": text, "at": time.time()}, ensure_ascii=False)
-        )
+        body = json.dumps({"to": phone, "text": text, "at": time.time()}, ensure_ascii=False)
+        write_private(path, body.encode())
         log.warning("no SMS gateway configured: message to %s written to %s", phone, path)
 
 

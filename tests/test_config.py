@@ -60,6 +60,9 @@ def test_environment_overrides_file(tmp_path):
         ('[ui]\nlogo_file = "/nonexistent/logo.svg"', "not an .svg or .png file"),
         ('[ui]\nhelp_email = "not an address"', "help_email"),
         ('[ui]\nhelp_phone = "<script>"', "help_phone"),
+        ("[otp]\nmax_failures_per_day = 2", "max_failures_per_day"),
+        ("[login]\nstep_up_max_age = -1", "step_up_max_age"),
+        ("[accounts]\nrequests_per_ip_hour = 0", r"\[accounts\] limits"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(tmp_path, text, message):

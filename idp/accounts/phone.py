@@ -48,27 +48,32 @@ def number_to_prove(user: User) -> str | None:
     return pending_number(user) or (user.phone if user.phone and not user.phone_verified else None)
 
 
-def confirm(user: User, code: str) -> object | None:
-    """Check the code; on success the account takes the number, proved. Returns a message
-    when it failed."""
-    phone = pending_number(user)
+def confirm(user: User, code: str, vouched: bool | None = None) -> object | None:
+    """Check the code; on success the account takes the number, proved. `vouched`: whether
+    the number was set by a session that passed another factor (None: as the account was
+    made, by the person or at the counter). Returns a message when it failed."""
+    phone = pending_number(user) or user.phone
     result = otp.verify("phone", _subject(user), code, user=user)
     if result is not otp.Result.OK:
         return otp.RESULT_MESSAGES[result]
     changed = user.phone != phone
     user.phone, user.phone_verified = phone, True
+    if vouched is not None:
+        user.phone_vouched = vouched
     db.session.commit()
-    audit.record("phone_verified", user=user, phone=otp.mask(phone), changed=changed)
+    audit.record(
+        "phone_verified", user=user, phone=otp.mask(phone), changed=changed, vouched=vouched
+    )
     return None
 
 
-def answer(user: User, number: str, form) -> tuple[bool, object | None, object | None]:  # noqa: ANN001
+def answer(user: User, number: str, form, vouched: bool | None = None):  # noqa: ANN001, ANN201
     """One POST of a phone-proof page: "send" a code to `number`, or check the code typed.
     Returns (proved, message for the page, notice)."""
     if form.get("action") == "send":
         message = send_code(user, number)
         return False, message, None if message else _l("A new code was sent.")
-    message = confirm(user, form.get("code", "")[:64])
+    message = confirm(user, form.get("code", "")[:64], vouched)
     return message is None, message, None
 
 
@@ -100,12 +105,3 @@ def by_registration_token(token: str) -> User | None:
         return None
     interaction.require_same_browser(record.get("browser"), "registration_phone")
     return users.by_id(record["user_id"])
-
-
-def needs_step_up(user: User, amr: list[str]) -> bool:
-    """Changing the number that receives codes needs a second factor first, when the account
-    already has one: a stolen password alone must not move it to another phone."""
-    from ..login import totp
-
-    has_factor = user.phone_verified or totp.enrolment(user) is not None
-    return has_factor and "mfa" not in amr

@@ -1,5 +1,7 @@
 """A signed-in person updates their own information. The identity number and the username
-change only through staff; a new email address is used once it is confirmed."""
+change only through staff; a new email address is used once it is confirmed. The email, the
+phone and the password are how an account is recovered: changing them needs the account's
+second factor first (idp.login.step_up), and the owner is told."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ from dataclasses import dataclass, field
 from flask_babel import lazy_gettext as _l
 
 from .. import mail
+from ..login import step_up
 from ..login.logout import end_all_for_user
 from ..login.sessions import SsoSession
 from ..store import audit, db
 from ..store.models import User
-from . import phone, recovery
+from . import links, notices, phone, recovery
 from . import validators as v
 from .passwords import hash_password, verify_password
 
@@ -25,7 +28,12 @@ class ProfileOutcome:
     phone_pending: bool = False
 
 
-def update(user: User, form, amr: list[str]) -> ProfileOutcome:  # noqa: ANN001
+CONFIRM_FIRST = _l(
+    "To change your email address, mobile number or password, first confirm it is you with a code."
+)
+
+
+def update(user: User, form, session: SsoSession) -> ProfileOutcome:  # noqa: ANN001
     errors: dict = {}
     values = {}
     for name, rule in (
@@ -39,11 +47,11 @@ def update(user: User, form, amr: list[str]) -> ProfileOutcome:  # noqa: ANN001
         except v.FieldError as exc:
             errors[name] = exc.message
     new_phone = values.get("phone") if values.get("phone") != user.phone else None
-    if new_phone and phone.needs_step_up(user, amr):
-        errors["phone"] = _l(
-            "To change the number that receives your sign-in codes, first confirm it is you "
-            "with a code."
-        )
+    new_email = (values.get("email") or "").lower() != (user.email or "").lower()
+    if new_phone and step_up.needed(session, user):
+        errors["phone"] = CONFIRM_FIRST
+    if "email" in values and new_email and step_up.needed(session, user):
+        errors["email"] = CONFIRM_FIRST
     if errors:
         return ProfileOutcome(errors=errors)
     changed = [n for n in ("full_name", "address") if getattr(user, n) != values[n]]
@@ -51,7 +59,7 @@ def update(user: User, form, amr: list[str]) -> ProfileOutcome:  # noqa: ANN001
         setattr(user, name, values[name])
     db.session.commit()
     notice = _l("Your information was saved.")
-    if (values["email"] or "").lower() != (user.email or "").lower():
+    if new_email:
         try:
             recovery.start_email_change(user, values["email"])
             notice = _l(
@@ -78,7 +86,8 @@ def update(user: User, form, amr: list[str]) -> ProfileOutcome:  # noqa: ANN001
 
 
 def change_password(user: User, session: SsoSession, current: str, new: str, confirm: str) -> dict:
-    """Needs the current password; other sessions end, this one stays."""
+    """Needs the current password (and, by the page, a recent second factor); other sessions
+    end, this one stays, and no reset link sent before works any more."""
     if not verify_password(user.password_hash, current):
         return {"current_password": _l("The current password is not right.")}
     try:
@@ -89,6 +98,8 @@ def change_password(user: User, session: SsoSession, current: str, new: str, con
         return {"password_confirm": _l("The two passwords are not the same.")}
     user.password_hash = hash_password(new)
     db.session.commit()
+    links.void_all("reset", user.id)
     ended = end_all_for_user(user.id, "password_changed", by=user.username, keep_sid=session.sid)
     audit.record("password_changed", user=user, other_sessions_ended=ended)
+    notices.security_change(user, "password_changed")
     return {}

@@ -19,7 +19,7 @@ from ..login.logout import end_all_for_user
 from ..store import audit, db
 from ..store import users as store_users
 from ..store.models import User
-from . import links
+from . import links, notices
 from . import validators as v
 from .passwords import hash_password
 
@@ -40,13 +40,14 @@ def find_account(identifier: str) -> User | None:
 
 
 def request_reset(identifier: str) -> None:
-    """Mail a reset link to an active account named by username or email; silent otherwise."""
+    """Mail a reset link to an active account named by username or email; silent otherwise.
+    Runs from the background queue, so the page answers alike either way."""
     user = find_account(identifier)
     if user is None or not user.active or not user.email:
         audit.record("password_reset_unknown", username=(identifier or "")[:64])
         return
     ttl = current_app.config["IDP"].accounts.reset_ttl
-    link = links.issue("reset", user.id, "accounts.reset_password", ttl)
+    link = links.issue("reset", user.id, "accounts.reset_password", ttl, single=True)
     try:
         mail.send_to_user(user, "reset", link=link, minutes=ttl // 60)
     except mail.MailError:
@@ -78,7 +79,8 @@ def complete_reset(token: str, password: str, confirm: str) -> tuple[User | None
     if links.take("reset", token) is None:  # used meanwhile in another tab
         return None, {"token": _l("This link is not valid, was already used, or has expired.")}
     user.password_hash = hash_password(password)
-    if user.activated_at is None:  # made by staff: the citizen's first password activates it
+    first = user.activated_at is None
+    if first:  # made by staff: the citizen's first password activates it
         user.active, user.activated_at, user.email_verified = True, now(), True
     try:
         db.session.commit()
@@ -87,9 +89,12 @@ def complete_reset(token: str, password: str, confirm: str) -> tuple[User | None
         from .registration import DUPLICATE_NATIONAL_ID
 
         return None, {"token": DUPLICATE_NATIONAL_ID}
+    links.void_all("reset", user.id)
     ended = end_all_for_user(user.id, "password_reset", by=user.username)
     throttle.clear(user.username)
     audit.record("password_reset", user=user, sessions_ended=ended)
+    if not first:
+        notices.security_change(user, "password_reset")
     return user, {}
 
 
@@ -113,7 +118,10 @@ def confirm_email(token: str) -> User | None:
     user = store_users.by_id(record["user_id"]) if record else None
     if user is None:
         return None
+    old = user.email
     user.email, user.email_verified = record["email"], True
     db.session.commit()
+    links.void_all("reset", user.id)  # sent to the old address
     audit.record("email_changed", user=user)
+    notices.security_change(user, "email_changed", old_email=old)
     return user

@@ -21,7 +21,7 @@ from ..clock import now
 from ..store import audit, db
 from ..store import users as store_users
 from ..store.models import User
-from . import divisions, links, phone
+from . import divisions, limits, links, phone
 from . import validators as v
 
 DUPLICATE_NATIONAL_ID = _l(
@@ -45,6 +45,8 @@ class Outcome:
     # The link token of the page that proves the mobile number, and why no code went out.
     phone_token: str | None = None
     sms_problem: object | None = None
+    # Too many registrations from this IP or with this number or address: nothing was done.
+    limited: bool = False
 
 
 def _check(errors: dict, name: str, rule: Callable[[], object]) -> object:
@@ -87,10 +89,17 @@ def register_citizen(form: dict, staff: User | None = None) -> Outcome:
     values["address"] = _check(
         errors, "address", lambda: v.clean_text(form.get("address"), max_length=300)
     )
-    if values["national_id"] and _active_with("national_id", values["national_id"]):
-        errors["national_id"] = DUPLICATE_NATIONAL_ID
+    # Only counter staff hear at once that a number already has an account: to anyone else
+    # the answer would say whether a typed CCCD's owner is registered. A pending account does
+    # not hold the number; its activation link says so to whoever holds that mailbox, within
+    # the limits below.
+    if staff is not None and values["national_id"]:
+        if _active_with("national_id", values["national_id"]):
+            errors["national_id"] = DUPLICATE_NATIONAL_ID
     if errors:
         return Outcome(errors=errors)
+    if staff is None and not limits.registration_allowed(values["national_id"], values["email"]):
+        return Outcome(limited=True)
     return _create(values, staff, birthdate=born.isoformat(), sex=sex, account_type="citizen")
 
 
@@ -113,10 +122,13 @@ def register_organization(form: dict) -> Outcome:
     values["street"] = _check(
         errors, "street", lambda: v.clean_text(form.get("street"), max_length=200)
     )
+    # Tax codes are public (the business register), so a taken one is said at once.
     if values["tax_code"] and _active_with("tax_code", values["tax_code"]):
         errors["tax_code"] = DUPLICATE_TAX_CODE
     if errors:
         return Outcome(errors=errors)
+    if not limits.registration_allowed(values["tax_code"], values["email"]):
+        return Outcome(limited=True)
     address = ", ".join([values["street"], ward.name, province.label])
     return _create(
         values,
@@ -139,7 +151,8 @@ def _active_with(column: str, value: str) -> bool:
 
 def _create(values: dict, staff: User | None = None, **extra) -> Outcome:
     fields = {**values, **extra}
-    user = store_users.create(active=False, **fields)
+    # A number the person proves themself is not vouched for; one taken at the counter is.
+    user = store_users.create(active=False, phone_vouched=staff is not None, **fields)
     if staff is None:
         audit.record("user_registered", user=user, account_type=user.account_type)
     else:
@@ -170,7 +183,7 @@ def send_activation(user: User) -> None:
 def send_staff_activation(user: User, staff: User) -> None:
     """The citizen activates the account by choosing their own password."""
     ttl = current_app.config["IDP"].accounts.activation_ttl
-    link = links.issue("reset", user.id, "accounts.reset_password", ttl)
+    link = links.issue("reset", user.id, "accounts.reset_password", ttl, single=True)
     mail.send_to_user(
         user,
         "staff_activate",
@@ -201,7 +214,8 @@ def activate(token: str) -> tuple[User | None, object | None]:
 
 
 def resend_activation(identifier: str) -> None:
-    """Send a new link to a pending account named by username or email; silent otherwise."""
+    """Send a new link to a pending account named by username or email; silent otherwise.
+    Runs from the background queue, so the page answers alike either way."""
     identifier = (identifier or "").strip()[:254]
     if "@" in identifier:
         try:

@@ -6,9 +6,10 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
-from ..login import otp
+from .. import background
+from ..login import otp, step_up
 from ..login.account import signed_in
-from . import divisions, recovery, registration
+from . import divisions, limits, recovery, registration
 from . import phone as phone_service
 from . import profile as profile_service
 
@@ -66,12 +67,15 @@ def _registration_page(kind: str, names: tuple[str, ...], register):  # noqa: AN
             )
     errors = outcome.errors if outcome else {}
     status = 400 if outcome and (errors or outcome.mail_failed) else 200
+    if outcome and outcome.limited:
+        status = 429
     return render_template(
         f"accounts/register_{kind}.html",
         form=form,
         values=_typed(names),
         errors=errors,
         mail_failed=bool(outcome and outcome.mail_failed),
+        limited=bool(outcome and outcome.limited),
         provinces=[(p.code, p.label) for p in divisions.provinces()],
         wards=[(w.code, w.name) for w in divisions.wards(request.form.get("province_code", ""))],
     ), status
@@ -136,14 +140,17 @@ def activate(token: str):  # noqa: ANN201
     return render_template("accounts/activated.html", user=user)
 
 
-def _ask_for_link(title, sent_message, send):  # noqa: ANN001, ANN202
-    """A form that takes a username or email and answers the same whether it matched."""
+def _ask_for_link(kind, title, sent_message, send):  # noqa: ANN001, ANN202
+    """A form that takes a username or email and answers the same whether it matched: the
+    look-up and the mail happen in the background queue, after the answer, within limits."""
     form = CsrfForm()
     sent = False
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
-        send(request.form.get("identifier", ""))
+        identifier = request.form.get("identifier", "")[:254]
+        if limits.mail_request_allowed(kind, identifier):
+            background.submit(send, identifier)
         sent = True
     return render_template(
         "accounts/ask_link.html", form=form, sent=sent, title=title, message=sent_message
@@ -153,6 +160,7 @@ def _ask_for_link(title, sent_message, send):  # noqa: ANN001, ANN202
 @bp.route("/activate/resend", methods=["GET", "POST"])
 def resend_activation():  # noqa: ANN201
     return _ask_for_link(
+        "activation",
         _l("Resend the activation email"),
         _l(
             "If a pending account matches, a new activation link is on its way. Check your mailbox."
@@ -164,6 +172,7 @@ def resend_activation():  # noqa: ANN201
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password():  # noqa: ANN201
     return _ask_for_link(
+        "reset",
         _l("Forgot your password?"),
         _l(
             "If an account matches, we sent a link to choose a new password to its email "
@@ -220,7 +229,7 @@ def profile(session, user):  # noqa: ANN001, ANN201
     }
     if request.method == "POST":
         values = _typed(PROFILE_FIELDS)
-        outcome = profile_service.update(user, request.form, session.amr)
+        outcome = profile_service.update(user, request.form, session)
         if outcome.phone_pending:
             return redirect(url_for("authenticators.verify_phone"))
         errors, notice = outcome.errors, outcome.notice
@@ -232,12 +241,13 @@ def profile(session, user):  # noqa: ANN001, ANN201
         values=values,
         errors=errors,
         notice=notice,
-        step_up=phone_service.needs_step_up(user, session.amr),
+        step_up=step_up.needed(session, user),
     ), status
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @signed_in
+@step_up.required("/account/password")
 def change_password(session, user):  # noqa: ANN001, ANN201
     form = CsrfForm()
     errors: dict = {}
@@ -262,6 +272,9 @@ def change_password(session, user):  # noqa: ANN001, ANN201
 def staff_register(session, user):  # noqa: ANN001, ANN201
     if not {"staff", "admin"} & set(user.roles or []):
         abort(403)
+    refused = step_up.console_gate(session, user)
+    if refused is not None:
+        return refused
     form = CsrfForm()
     outcome = None
     names = tuple(n for n in CITIZEN_FIELDS if n not in SECRET_FIELDS)

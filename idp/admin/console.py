@@ -26,7 +26,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from ..login import sessions, totp
+from ..login import sessions, step_up
 from ..login.account import ActionForm
 from ..oidc.claims import SUPPORTED_SCOPES
 from ..store import clients as store_clients
@@ -46,8 +46,8 @@ def _signed_in_user():  # noqa: ANN202
 
 
 def role_page(*roles: str, second_factor: bool):  # noqa: ANN201
-    """Only for users with one of `roles`; with `second_factor`, only in a session that used
-    one. POSTs must carry the CSRF token."""
+    """Only for users with one of `roles`; with `second_factor`, only in a session that passed
+    a vouched one (idp.login.step_up). POSTs must carry the CSRF token."""
 
     def decorate(view):  # noqa: ANN001, ANN202
         @functools.wraps(view)
@@ -57,16 +57,9 @@ def role_page(*roles: str, second_factor: bool):  # noqa: ANN201
                 return redirect(url_for("login.hub_login", next=request.full_path.rstrip("?")))
             if not set(roles) & set(user.roles or []):
                 abort(403)
-            if second_factor and "mfa" not in (session.amr or []):
-                has_factor = user.phone_verified or totp.enrolment(user) is not None
-                if request.method == "GET" and has_factor:
-                    return redirect(
-                        url_for(
-                            "authenticators.confirm_it_is_you",
-                            next=request.full_path.rstrip("?"),
-                        )
-                    )
-                return render_template("admin/needs_second_factor.html"), 403
+            refused = step_up.console_gate(session, user) if second_factor else None
+            if refused is not None:
+                return refused
             if request.method == "POST" and not ActionForm().validate_on_submit():
                 abort(400)
             g.admin_user = user
@@ -78,7 +71,8 @@ def role_page(*roles: str, second_factor: bool):  # noqa: ANN201
 
 
 admin_page = role_page("admin", second_factor=True)
-staff_page = role_page("staff", "admin", second_factor=False)
+# Staff open accounts too: the same vouched second factor as admins.
+staff_page = role_page("staff", "admin", second_factor=True)
 
 
 def by() -> str:
@@ -343,6 +337,14 @@ def user_action(sub: str, action: str):  # noqa: ANN201
         "unlock": (user_admin.unlock, _l("The account is unlocked.")),
         "end-sessions": (user_admin.end_sessions, _l("Every session of the account ended.")),
         "resend-activation": (user_admin.resend_activation, _l("A new activation email is sent.")),
+        "vouch-second-factor": (
+            user_admin.vouch_second_factor,
+            _l("The account's second factor is vouched for."),
+        ),
+        "unlock-second-factor": (
+            user_admin.unlock_second_factor,
+            _l("The account's second factor is unlocked."),
+        ),
     }
     if action not in actions:
         abort(404)

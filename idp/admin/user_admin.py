@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts import registration
-from ..login import sessions
+from ..login import factor_lock, sessions, step_up
 from ..login.logout import end_all_for_user
 from ..store import audit, federation, tokens
 from ..store.db import db
@@ -141,9 +141,24 @@ def lock(user: User, by: str) -> int:
     return ended
 
 
+def vouch_second_factor(user: User, by: str) -> None:
+    """Another admin, having checked the person, vouches for their proved phone and app."""
+    if user.username == by:
+        raise UserAdminError(_l("Another administrator must vouch for your second factor."))
+    if not step_up.has_second_factor(user):
+        raise UserAdminError(_l("The account has no proved phone and no authenticator app."))
+    step_up.vouch(user, by)
+
+
+def unlock_second_factor(user: User, by: str) -> None:
+    factor_lock.unlock(user, by)
+
+
 def unlock(user: User, by: str) -> None:
+    """Unlock the account, and its second factor if a day of wrong codes locked it."""
     if not user.activated_at:
         raise UserAdminError(_l("The account is not activated yet; resend the activation email."))
+    factor_lock.unlock(user, by)
     if user.active:
         return
     user.active = True

@@ -9,6 +9,8 @@ from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 
+from ..accounts import notices
+from ..login import step_up
 from ..login.account import ActionForm, signed_in
 from ..store import audit, federation
 from . import policy
@@ -54,6 +56,7 @@ def list_links(session, user):  # noqa: ANN001, ANN201
 
 @bp.route("/links/<int:link_id>/remove", methods=["POST"])
 @signed_in
+@step_up.required("/account/links")
 def remove(session, user, link_id: int):  # noqa: ANN001, ANN201
     if not _can_remove(user, federation.of_user(user.id)):
         return _page(
@@ -71,4 +74,5 @@ def remove(session, user, link_id: int):  # noqa: ANN001, ANN201
             connector=row.connector,
             subject=row.subject,
         )
+        notices.security_change(user, "link_removed")
     return redirect(url_for("account_links.list_links"))

@@ -85,6 +85,10 @@ def _link(user: User, identity: UpstreamIdentity, how: str) -> bool:
         level=identity.level,
         how=how,
     )
+    if how != "new_account":
+        from ..accounts import notices
+
+        notices.security_change(user, "link_added")
     return True
 
 

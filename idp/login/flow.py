@@ -11,7 +11,7 @@ from flask import g, make_response, redirect, render_template, url_for
 
 from ..store import audit, clients
 from ..store.models import Client, User
-from . import interaction, sessions, throttle
+from . import devices, interaction, sessions, throttle
 from .logout import end_session, frontchannel_page
 
 
@@ -63,6 +63,7 @@ def complete_login(
     acr: str,
     method: str,
     upstream: dict | None = None,
+    factor: str | None = None,
 ):  # noqa: ANN201
     """A finished authentication: replace any old session with a new one, remember that this
     interaction signed in (so prompt=login and max_age are satisfied), go on.
@@ -72,7 +73,7 @@ def complete_login(
     a short page before going on, the front channel."""
     old = sessions.current()
     front = end_session(old, "replaced") if old is not None else []
-    session, secret = sessions.start(user.id, amr, acr, upstream)
+    session, secret = sessions.start(user.id, amr, acr, upstream, factor=factor)
     ix.pop("mfa", None)
     interaction.update(iid, ix, login_sid=session.sid)
     throttle.clear(user.username)
@@ -81,6 +82,7 @@ def complete_login(
     if front:
         response = frontchannel_page("login/switching.html", front, old.sid, response.location)
     sessions.set_cookie(response, secret)
+    devices.note_sign_in(user, response)
     return response
 
 
@@ -93,9 +95,10 @@ def complete_step_up(
     amr: list[str],
     acr: str,
     method: str,
+    factor: str | None = None,
 ):  # noqa: ANN201
     """A second factor proved inside a live session: the session keeps its sid and rises."""
-    sessions.elevate(session, amr, acr)
+    sessions.elevate(session, amr, acr, factor=factor)
     ix.pop("mfa", None)
     interaction.update(iid, ix)
     audit.record(

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from ..clock import now
 from ..store import audit, db, users
 from ..store.models import User
-from . import assurance, interaction, otp, sessions, throttle, totp
+from . import assurance, factor_lock, interaction, otp, sessions, throttle, totp
 from .account import ActionForm
 from .flow import complete_login, complete_step_up, load, page
 
@@ -121,6 +121,8 @@ def second_factor(iid: str):  # noqa: ANN201
     user = users.by_id(state["user_id"]) if state else None
     if state is None or user is None or not user.active:
         return redirect(url_for("login.login", iid=iid))
+    if factor_lock.locked(user):
+        raise interaction.InteractionExpired(factor_lock.LOCKED, status=403)
     session = None
     if state.get("stepup_sid"):
         session = sessions.current()
@@ -150,6 +152,8 @@ def second_factor(iid: str):  # noqa: ANN201
             accepted, message, void = _check(method, user, code)
             if accepted:
                 return _finish(iid, ix, client, user, session, state, method)
+            if factor_lock.record_wrong(user):
+                raise interaction.InteractionExpired(factor_lock.LOCKED, status=403)
             if method != "sms":
                 state["failures"] += 1
                 void = state["failures"] >= current_app.config["IDP"].otp.max_tries
@@ -207,5 +211,7 @@ def _finish(iid, ix, client, user, session, state, method):  # noqa: ANN001, ANN
     amr = assurance.amr_for(method, state.get("amr") or ["pwd"])
     label = {"sms": "password+sms", "totp": "password+totp", "recovery": "password+recovery"}
     if session is not None:
-        return complete_step_up(iid, ix, client, user, session, amr, cfg.mfa_acr, method)
-    return complete_login(iid, ix, client, user, amr, cfg.mfa_acr, label[method])
+        return complete_step_up(
+            iid, ix, client, user, session, amr, cfg.mfa_acr, method, factor=method
+        )
+    return complete_login(iid, ix, client, user, amr, cfg.mfa_acr, label[method], factor=method)

@@ -40,6 +40,10 @@ class SsoSession:
     upstream: dict | None = None
     # Clients already in the session's client set, so a returning one costs no store write.
     joined: list[str] = field(default_factory=list)
+    # When and with which factor ("sms", "totp", "recovery") this session last passed a second
+    # factor: security changes need a recent one (idp.login.step_up).
+    mfa_at: int = 0
+    mfa_factor: str = ""
     key: str = ""
 
     def to_record(self) -> dict:
@@ -87,7 +91,11 @@ def _save(session: SsoSession, at: int) -> None:
 
 
 def start(
-    user_id: int, amr: list[str], acr: str, upstream: dict | None = None
+    user_id: int,
+    amr: list[str],
+    acr: str,
+    upstream: dict | None = None,
+    factor: str | None = None,
 ) -> tuple[SsoSession, str]:
     """Create a session; returns it and the cookie secret to hand to the browser."""
     secret = secrets.token_urlsafe(32)
@@ -107,6 +115,8 @@ def start(
         user_agent=agent,
         ip=ip,
         upstream=upstream,
+        mfa_at=at if factor else 0,
+        mfa_factor=factor or "",
         key=sha256_hex(secret),
     )
     _save(session, at)
@@ -192,11 +202,13 @@ def touch(session: SsoSession, client_id: str | None = None) -> None:
         _save(session, at)
 
 
-def elevate(session: SsoSession, amr: list[str], acr: str) -> None:
+def elevate(session: SsoSession, amr: list[str], acr: str, factor: str | None = None) -> None:
     """Record a step-up (a second factor proved within this session): new `amr` and `acr`,
     the same sid, so clients already signed in stay tied to it."""
     at = now()
     session.amr, session.acr, session.last_seen = list(amr), acr, at
+    if factor:
+        session.mfa_at, session.mfa_factor = at, factor
     _save(session, at)
 
 

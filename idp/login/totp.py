@@ -65,8 +65,9 @@ def _matching_step(secret: str, code: str) -> int | None:
     return None
 
 
-def confirm(user: User, code: str) -> list[str] | None:
-    """Finish enrolment with a first code; returns the recovery codes to show once."""
+def confirm(user: User, code: str, vouched: bool = False) -> list[str] | None:
+    """Finish enrolment with a first code; returns the recovery codes to show once. `vouched`:
+    the enrolling session had passed another factor (idp.login.step_up)."""
     pending = kv().get(f"totp-enrol:{user.id}")
     step = _matching_step(pending["secret"], code) if pending else None
     if step is None:
@@ -80,11 +81,12 @@ def confirm(user: User, code: str) -> list[str] | None:
             secret_encrypted=_fernet().encrypt(pending["secret"].encode()).decode(),
             confirmed_at=now(),
             last_step=step,
+            vouched=vouched,
         )
     )
     codes = _new_recovery_codes(user)
     db.session.commit()
-    audit.record("totp_enrolled", user=user)
+    audit.record("totp_enrolled", user=user, vouched=vouched)
     return codes
 
 

@@ -6,12 +6,12 @@ under `tax_code`, each only to client systems registered with that scope.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749.util import scope_to_list
 
+from ..security import load_json
 from ..store.models import Client, User
 
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
@@ -103,9 +103,11 @@ def parse_claims_parameter(raw: str | None) -> dict | None:
     if len(raw) > MAX_CLAIMS_PARAM:
         raise InvalidRequestError("The 'claims' parameter is too large.")
     try:
-        data = json.loads(raw)
+        data = load_json(raw)
     except ValueError:
-        raise InvalidRequestError("The 'claims' parameter is not valid JSON.") from None
+        raise InvalidRequestError(
+            "The 'claims' parameter is not valid JSON (or nests too deeply)."
+        ) from None
     if not isinstance(data, dict) or set(data) - {"userinfo", "id_token"}:
         raise InvalidRequestError(
             "The 'claims' parameter must be an object with 'userinfo' and/or 'id_token' members."

@@ -71,6 +71,12 @@ class User(db.Model):
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
     phone_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False when the number was proved by a session that had passed no other second factor
+    # (a password alone): then it does not open the admin or staff console.
+    phone_vouched: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Set when too many wrong second-factor codes came within a day: no code is taken until
+    # the owner unlocks it from the emailed link or at the counter.
+    second_factor_locked_at: Mapped[int | None] = mapped_column(BigInteger)
     national_id: Mapped[str | None] = mapped_column(String(12), index=True)
     birthdate: Mapped[str | None] = mapped_column(String(10))
     gender: Mapped[str | None] = mapped_column(String(16))
@@ -338,6 +344,9 @@ class TotpEnrolment(db.Model):
     secret_encrypted: Mapped[str] = mapped_column(String(500))
     confirmed_at: Mapped[int] = mapped_column(BigInteger)
     last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    # True when enrolled by a session that had just passed another second factor, or set up at
+    # the counter; only such an app (and its recovery codes) opens the admin console.
+    vouched: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class RecoveryCode(db.Model):

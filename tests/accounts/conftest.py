@@ -10,21 +10,43 @@ from email.message import Message
 import pytest
 from aiosmtpd.controller import Controller
 
+from idp import background
 from idp.config import MailConfig
 from tests.conftest import make_config
 
 
 class Inbox:
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self._messages: list[Message] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
-        self.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
-        return "250 OK"
+    @property
+    def messages(self) -> list[Message]:
+        """What arrived, once the hub's background queue sent what it owed."""
+        background.drain_all()
+        return self._messages
+
+    def deliver(self, raw: bytes) -> None:
+        self._messages.append(message_from_bytes(raw, policy=policy.default))
 
     def last_link(self, path: str) -> str:
-        body = self.messages[-1].get_content()
-        return re.search(rf"https?://\S+{path}\S+", body).group(0)
+        """The link to `path` in the newest message that has one (security notices may
+        follow the message that carried it)."""
+        for message in reversed(self.messages):
+            found = re.search(rf"https?://\S+{path}\S+", message.get_content())
+            if found:
+                return found.group(0)
+        raise AssertionError(f"no message links to {path}")
+
+
+class Handler:
+    """The SMTP server's side (aiosmtpd inspects it; the inbox's `messages` waits on the hub)."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+        self.inbox.deliver(envelope.original_content)
+        return "250 OK"
 
 
 @pytest.fixture
@@ -33,7 +55,7 @@ def smtp():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         inbox.port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller = Controller(Handler(inbox), hostname="127.0.0.1", port=inbox.port)
     controller.start()
     yield inbox
     controller.stop()

@@ -121,7 +121,7 @@ def test_profile_update_and_email_change_needs_confirmation(hub, smtp, app):
     with app.app_context():
         user = users.by_username("citizen01")
         assert user.phone == "0987654321" and user.phone_verified
-    assert smtp.messages[-1]["To"] == "new@example.vn"
+    assert "new@example.vn" in [m["To"] for m in smtp.messages]
     assert (
         hub.app.test_client().get(urlsplit(smtp.last_link("/email/confirm/")).path).status_code
         == 200
@@ -166,15 +166,11 @@ def test_change_password_needs_the_current_one_and_signs_out_other_devices(hub):
 
 def test_staff_register_a_citizen_who_sets_their_own_password(hub, smtp, app):
     client_id, _ = hub.add_client(first_party=True)
-    hub.add_user(username="canbo.motcua", full_name="Phạm Thị Cán Bộ")
+    from tests.accounts.test_phone_and_app import counter_staff
+
     hub.add_user(username="citizen02")
     assert account_browser(hub, "citizen02").get("/staff/register").status_code == 403
-    with app.app_context():
-        from idp.store import users
-
-        users.by_username("canbo.motcua").roles = ["staff"]
-        db.session.commit()
-    staff = account_browser(hub, "canbo.motcua")
+    staff = counter_staff(hub, app)
     fields = {k: v for k, v in CITIZEN.items() if not k.startswith("password")}
     response = post_form(staff, "/staff/register", fields)
     assert response.status_code == 200, response.get_data(as_text=True)

@@ -80,6 +80,8 @@ def test_citizen_and_staff_get_403_and_strangers_are_sent_to_sign_in(hub):
         ):
             assert web.get(path).status_code == 403, path
     assert citizen.get("/staff/users").status_code == 403
+    # Staff open accounts too: only after their vouched second factor.
+    step_up(hub, staff, "/staff/users")
     assert staff.get("/staff/users?q=congdan").status_code == 200
 
 
@@ -190,7 +192,7 @@ def test_find_an_account_lock_unlock_end_sessions_remove_link(hub, admin):
 
 def test_staff_lookup_shows_the_account_without_admin_actions(hub):
     hub.add_user(username="congdan02", full_name="Trần Văn B", phone="0911111111")
-    staff = signed_in(hub, "canbo002", ["staff"], phone="0912345679")
+    staff = step_up(hub, signed_in(hub, "canbo002", ["staff"], phone="0912345679"), "/staff/users")
     found = staff.get("/staff/users?q=Trần").get_data(as_text=True)
     sub = re.search(r'href="/staff/users/([^"]+)"', found).group(1)
     page = staff.get(f"/staff/users/{sub}").get_data(as_text=True)

@@ -105,14 +105,17 @@ def _dump_database(config: Config, workdir: Path) -> tuple[str, Path]:
             live.backup(copy)  # consistent while the hub keeps writing
         return "sqlite", target
     target = workdir / "database.pgdump"
-    done = subprocess.run(
-        ["pg_dump", "--format=custom", "--no-owner", "--no-privileges",
-         f"--file={target}", _pg_url(url)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise BackupError(f"pg_dump failed: {done.stderr.strip().splitlines()[-1:]}")
+    _run("pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--file={target}",
+         _pg_url(url))  # fmt: skip
     return "postgresql", target
+
+
+def _run(tool: str, *args: str) -> None:
+    """pg_dump or pg_restore; its last complaint is the operator's one line."""
+    done = subprocess.run([tool, *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise BackupError(f"{tool} failed: {last}")
 
 
 def backup(config: Config, archive: Path) -> dict:
@@ -216,13 +219,8 @@ def restore(config: Config, archive: Path) -> dict:
         else:
             dump = Path(folder) / "database.pgdump"
             dump.write_bytes(members["database.pgdump"])
-            done = subprocess.run(
-                ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
-                 f"--dbname={_pg_url(url)}", str(dump)],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if done.returncode != 0:
-                raise BackupError(f"pg_restore failed: {done.stderr.strip().splitlines()[-1:]}")
+            _run("pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
+                 f"--dbname={_pg_url(url)}", str(dump))  # fmt: skip
     keys = _restore_keys(members["keys.tar.enc"], passphrase, keys_dir)
     upgrade(url)
     clients_dir = Path(config.clients_dir)

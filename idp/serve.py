@@ -9,7 +9,6 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from .config import Config
-from .observability import redact
 
 
 class RedactingLogger(Logger):
@@ -17,6 +16,10 @@ class RedactingLogger(Logger):
     Referer replaced: a reset link or an upstream code must not reach a log file."""
 
     def atoms(self, resp, req, environ, request_time) -> dict:  # noqa: ANN001
+        # Imported here, in the worker: the master must not load prometheus_client before
+        # PROMETHEUS_MULTIPROC_DIR is set, or every worker's metrics stay in its own memory.
+        from .observability import redact
+
         atoms = super().atoms(resp, req, environ, request_time)
         # Every text atom: the request line, path, query, Referer and any header or environ
         # value an operator's access_log_format may name.

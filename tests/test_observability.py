@@ -43,3 +43,16 @@ def test_json_log_lines_carry_the_request_id(app):
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "abc" and line["message"] == "GET / 200"
     assert line["time"].endswith("Z") and line["level"] == "info"
+
+
+def test_the_server_module_leaves_prometheus_to_the_workers():
+    """`idp serve` sets PROMETHEUS_MULTIPROC_DIR before gunicorn forks; a master that had
+    already imported prometheus_client would give every worker private, unscraped metrics
+    (an empty /metrics under gunicorn)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, idp.cli, idp.serve, idp.files, idp.broker.health; "
+    probe += "print('prometheus_client' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 
 from ..login import factor_lock
 from ..login.logout import end_all_for_user
-from ..store import audit, tokens, users
+from ..store import audit, users
 from . import links
 
 bp = Blueprint("owner", __name__)
@@ -46,8 +46,7 @@ def report(token: str):  # noqa: ANN201
             abort(400)
         if links.take("report", token) is None:
             return _page(title, NOT_VALID, None, status=400)
-        ended = end_all_for_user(user.id, "owner_reported", by=user.username)
-        tokens.revoke_for_user(user.id)
+        ended = end_all_for_user(user.id, "owner_reported", by=user.username)  # and its tokens
         audit.record("security_change_reported", user=user, sessions_ended=ended)
         return _page(
             title,

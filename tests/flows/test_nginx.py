@@ -182,7 +182,7 @@ def test_a_whole_sign_in_through_nginx_is_https_with_secure_cookies(edge):
     discovery = requests.get(
         edge.url + "/.well-known/openid-configuration", verify=edge.cert, timeout=5
     )
-    assert discovery.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert discovery.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     endpoints = [v for k, v in discovery.json().items() if k.endswith("_endpoint")]
     assert endpoints and all(v.startswith(edge.url + "/") for v in endpoints), endpoints
     assert discovery.json()["jwks_uri"].startswith(edge.url)

@@ -74,3 +74,15 @@ def test_disable_needs_a_fresh_code(app, user, clock):
 
     assert db.session.scalar(select(TotpEnrolment)) is None
     assert db.session.scalar(select(RecoveryCode)) is None
+
+
+def test_a_secret_waiting_for_its_first_code_is_not_stored_in_the_clear(app, user, clock):
+    """The short-lived store may be a table on disk (SQLite's WAL file included)."""
+    import json
+
+    from idp.store import kv
+
+    secret, _ = totp.start(user)
+    waiting = kv().get(f"totp-enrol:{user.id}")
+    assert waiting and secret not in json.dumps(waiting)
+    assert totp.confirm(user, code_at(secret, clock)) is not None

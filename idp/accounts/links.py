@@ -76,3 +76,11 @@ def void_all(kind: str, user_id: int) -> None:
     pointer = kv().take(_live_key(kind, user_id))
     if pointer:
         kv().delete(f"{kind}:{pointer['digest']}")
+
+
+def void_pending_changes(user_id: int) -> None:
+    """Void what a thief may have set in motion: a password reset link and an email change
+    waiting for its confirmation (the password reset or changed, every session ended, the
+    owner reporting a change)."""
+    for kind in ("reset", "email"):
+        void_all(kind, user_id)

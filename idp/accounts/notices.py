@@ -25,6 +25,7 @@ WHAT = {
     "factor_added": _l("A second factor (authenticator app or recovery codes) was set up"),
     "factor_removed": _l("The authenticator app was turned off"),
     "recovery_codes": _l("New recovery codes were made"),
+    "email_change_requested": _l("A change of the email address was asked for"),
     "email_changed": _l("The email address was changed"),
     "phone_changed": _l("The mobile number was changed"),
     "password_changed": _l("The password was changed"),
@@ -54,35 +55,41 @@ def security_change(
     old_email: str | None = None,
     old_phone: str | None = None,
     extra_link: str | None = None,
+    revert: dict | None = None,
 ) -> None:
-    """Tell the owner (and the old email address / number) about `kind`; audited."""
+    """Tell the owner (and the old email address / number) about `kind`; audited. Each
+    recipient gets a report link of its own, so whoever else received one (the new address a
+    thief set) cannot use up the owner's; `revert` is what reporting puts back."""
     ttl = current_app.config["IDP"].accounts.notice_link_ttl
-    link = links.issue("report", user.id, "owner.report", ttl)
     what = str(WHAT[kind])
     emails = [a for a in dict.fromkeys([user.email, old_email]) if a]
     phones = [
         p for p in dict.fromkeys([user.phone if user.phone_verified else None, old_phone]) if p
     ]
     province = current_app.config["IDP"].ui.province_name
-    text = sms_text(
-        str(NOTICE_SMS)
-        .replace("{province}", province)
-        .replace("{what}", what)
-        .replace("{username}", user.username)
-        .replace("{link}", link)
-    )
-    context = {
-        "name": user.full_name or user.username,
-        "username": user.username,
-        "what": what,
-        "link": link,
-        "extra_link": extra_link,
-        "days": ttl // 86400,
-    }
     lang = str(get_locale() or "vi")
+
+    def report_link() -> str:
+        return links.issue("report", user.id, "owner.report", ttl, revert=revert, change=kind)
+
     for address in emails:
+        context = {
+            "name": user.full_name or user.username,
+            "username": user.username,
+            "what": what,
+            "link": report_link(),
+            "extra_link": extra_link,
+            "days": ttl // 86400,
+        }
         background.submit(_send_mail, user.id, address, lang, context)
     for number in phones:
+        text = sms_text(
+            str(NOTICE_SMS)
+            .replace("{province}", province)
+            .replace("{what}", what)
+            .replace("{username}", user.username)
+            .replace("{link}", report_link())
+        )
         background.submit(_send_sms, user.id, number, text)
     audit.record("security_notice", user=user, kind=kind, emails=len(emails), sms=len(phones))
 

@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 
 from ..login import factor_lock
 from ..login.logout import end_all_for_user
-from ..store import audit, users
+from ..store import audit, db, users
 from . import links
 
 bp = Blueprint("owner", __name__)
@@ -47,7 +47,15 @@ def report(token: str):  # noqa: ANN201
         if links.take("report", token) is None:
             return _page(title, NOT_VALID, None, status=400)
         ended = end_all_for_user(user.id, "owner_reported", by=user.username)  # and its tokens
-        audit.record("security_change_reported", user=user, sessions_ended=ended)
+        links.void_pending_changes(user.id)
+        reverted = _revert(user, record.get("revert") or {})
+        audit.record(
+            "security_change_reported",
+            user=user,
+            change=record.get("change"),
+            sessions_ended=ended,
+            reverted=sorted(reverted),
+        )
         return _page(
             title,
             _l(
@@ -66,6 +74,16 @@ def report(token: str):  # noqa: ANN201
         ),
         _l("End every session and report it"),
     )
+
+
+def _revert(user, revert: dict) -> dict:  # noqa: ANN001
+    """Put back the email address the reported change replaced, as it was (proved)."""
+    done = {}
+    if revert.get("email") and revert["email"] != user.email:
+        user.email, user.email_verified = revert["email"], True
+        done["email"] = True
+        db.session.commit()
+    return done
 
 
 @bp.route("/account/second-factor/unlock/<token>", methods=["GET", "POST"])

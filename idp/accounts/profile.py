@@ -98,7 +98,7 @@ def change_password(user: User, session: SsoSession, current: str, new: str, con
         return {"password_confirm": _l("The two passwords are not the same.")}
     user.password_hash = hash_password(new)
     db.session.commit()
-    links.void_all("reset", user.id)
+    links.void_pending_changes(user.id)
     ended = end_all_for_user(user.id, "password_changed", by=user.username, keep_sid=session.sid)
     audit.record("password_changed", user=user, other_sessions_ended=ended)
     notices.security_change(user, "password_changed")

@@ -89,7 +89,7 @@ def complete_reset(token: str, password: str, confirm: str) -> tuple[User | None
         from .registration import DUPLICATE_NATIONAL_ID
 
         return None, {"token": DUPLICATE_NATIONAL_ID}
-    links.void_all("reset", user.id)
+    links.void_pending_changes(user.id)
     ended = end_all_for_user(user.id, "password_reset", by=user.username)
     throttle.clear(user.username)
     audit.record("password_reset", user=user, sessions_ended=ended)
@@ -101,7 +101,10 @@ def complete_reset(token: str, password: str, confirm: str) -> tuple[User | None
 def start_email_change(user: User, new_email: str) -> None:
     """The new address is used only after the person opens the link sent to it."""
     ttl = current_app.config["IDP"].accounts.activation_ttl
-    link = links.issue("email", user.id, "accounts.confirm_email", ttl, email=new_email)
+    # One pending change at a time: a new request voids the older link.
+    link = links.issue(
+        "email", user.id, "accounts.confirm_email", ttl, single=True, email=new_email
+    )
     mail.send(
         new_email,
         "verify_email",
@@ -111,6 +114,8 @@ def start_email_change(user: User, new_email: str) -> None:
         hours=ttl // 3600,
     )
     audit.record("email_change_requested", user=user)
+    # The owner's present address hears of it before it happens, with a link that voids it.
+    notices.security_change(user, "email_change_requested")
 
 
 def confirm_email(token: str) -> User | None:
@@ -123,5 +128,5 @@ def confirm_email(token: str) -> User | None:
     db.session.commit()
     links.void_all("reset", user.id)  # sent to the old address
     audit.record("email_changed", user=user)
-    notices.security_change(user, "email_changed", old_email=old)
+    notices.security_change(user, "email_changed", old_email=old, revert={"email": old})
     return user

@@ -45,9 +45,9 @@ class UpstreamError(Exception):
     error_answer, unreachable, bad_answer, bad_token, bad_state."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
-        # The detail may quote the upstream's words: no line breaks or control characters
-        # reach a log line (a forged log entry).
-        detail = re.sub(r"[\x00-\x1f\x7f]", " ", detail)
+        # The detail may quote the upstream's words: nothing that is not printable (line breaks,
+        # U+2028, U+0085, other controls) reaches a log line, where it could forge an entry.
+        detail = "".join(c if c.isprintable() else " " for c in detail)
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail

@@ -46,10 +46,21 @@ def enrolment(user: User) -> TotpEnrolment | None:
 def start(user: User) -> tuple[str, str]:
     """A new secret for the person to scan; returns it and its otpauth:// URI (for the QR)."""
     secret = pyotp.random_base32()
-    kv().put(f"totp-enrol:{user.id}", {"secret": secret}, ENROL_TTL)
+    # Encrypted while it waits too: the short-lived store may be a table on disk.
+    sealed = _fernet().encrypt(secret.encode()).decode()
+    kv().put(f"totp-enrol:{user.id}", {"sealed": sealed}, ENROL_TTL)
     issuer = current_app.config["IDP"].ui.province_name
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=issuer)
     return secret, uri
+
+
+def _unseal(pending: dict | None) -> str | None:
+    if not pending or not isinstance(pending.get("sealed"), str):
+        return None
+    try:
+        return _fernet().decrypt(pending["sealed"].encode()).decode()
+    except InvalidToken:
+        return None
 
 
 def _matching_step(secret: str, code: str) -> int | None:
@@ -69,7 +80,8 @@ def confirm(user: User, code: str, vouched: bool = False) -> list[str] | None:
     """Finish enrolment with a first code; returns the recovery codes to show once. `vouched`:
     the enrolling session had passed another factor (idp.login.step_up)."""
     pending = kv().get(f"totp-enrol:{user.id}")
-    step = _matching_step(pending["secret"], code) if pending else None
+    secret = _unseal(pending)
+    step = _matching_step(secret, code) if secret else None
     if step is None:
         audit.record("totp_enrol_failed", user=user)
         return None
@@ -78,7 +90,7 @@ def confirm(user: User, code: str, vouched: bool = False) -> list[str] | None:
     db.session.add(
         TotpEnrolment(
             user_id=user.id,
-            secret_encrypted=_fernet().encrypt(pending["secret"].encode()).decode(),
+            secret_encrypted=pending["sealed"],
             confirmed_at=now(),
             last_step=step,
             vouched=vouched,

@@ -95,14 +95,14 @@ def test_an_upstream_error_cannot_forge_a_log_line(hub, app, caplog):
     ).group(1)
     upstream = hub.web.get(button).headers["Location"]
     state = query_of(upstream)["state"]
-    forged = "x\nidp.audit login_success user=quantri01"
+    forged = "x\nidp.audit login_success\u2028idp.audit admin_role_granted\x85user=quantri01"
     with caplog.at_level(logging.WARNING):
         hub.web.get(
             "/broker/dvcqg/callback",
             query_string={"state": state, "error": "server_error", "error_description": forged},
         )
     lines = [r.getMessage() for r in caplog.records if "national sign-in" in r.getMessage()]
-    assert lines and all("\n" not in line for line in lines)
+    assert lines and all(line.isprintable() for line in lines)  # no \n, U+2028, U+0085
 
 
 def test_a_national_account_without_a_number_cannot_be_linked_by_password(hub, app):

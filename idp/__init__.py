@@ -25,13 +25,23 @@ def _secret_key(config: Config) -> str:
     keys_dir = config.resolved_keys_dir
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = keys_dir / "session-secret"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if not path.exists():
+        # Written whole, then linked into place: workers starting together either make it or
+        # read one that is complete, never an empty file that another is still writing.
+        draft = keys_dir / f".session-secret.{secrets.token_hex(8)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(48))
-    except FileExistsError:
-        pass
-    return path.read_text().strip()
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process was first: use its secret
+        finally:
+            draft.unlink()
+    secret = path.read_text().strip()
+    if not secret:
+        raise RuntimeError(f"{path} is empty: remove it and start again")
+    return secret
 
 
 def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN001

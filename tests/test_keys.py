@@ -74,3 +74,23 @@ def test_key_ring_parses_each_key_once(tmp_path, monkeypatch):
     ring._checked = 0
     ring.signing_key("ES256")
     assert calls == []
+
+
+def test_workers_starting_together_share_one_complete_form_secret(tmp_path):
+    """Many processes creating the form-signing secret at once all read the same, whole one
+    (a worker that read it half-written signed nothing: every form page was a 500)."""
+    import subprocess
+    import sys
+
+    keys = tmp_path / "keys"
+    probe = (
+        "import sys; from idp import _secret_key; from idp.config import Config; "
+        f"print(_secret_key(Config(keys_dir={str(keys)!r}, secret_key_env='IDP_NO_SUCH_ENV')))"
+    )
+    runs = [
+        subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.PIPE, text=True)
+        for _ in range(8)
+    ]
+    secrets = {run.communicate(timeout=60)[0].strip() for run in runs}
+    assert len(secrets) == 1 and len(secrets.pop()) >= 40
+    assert [p.name for p in keys.iterdir()] == ["session-secret"]  # no drafts left behind

@@ -552,14 +552,21 @@ def users_revoke_role(ctx: Context, username: str, role: str) -> None:
     _set_role(ctx, username, role, grant=False)
 
 
-def _set_role(ctx: Context, username: str, role: str, grant: bool) -> None:
-    from .store import audit, db
+def _user(username: str):  # noqa: ANN202
+    """The account named on the command line (inside an app context), or one clear error."""
     from .store import users as store_users
 
+    user = store_users.by_username(username)
+    if user is None:
+        raise click.ClickException(f"no user {username}")
+    return user
+
+
+def _set_role(ctx: Context, username: str, role: str, grant: bool) -> None:
+    from .store import audit, db
+
     with ctx.app().app_context():
-        user = store_users.by_username(username)
-        if user is None:
-            raise click.ClickException(f"no user {username}")
+        user = _user(username)
         roles = set(user.roles or [])
         roles = roles | {role} if grant else roles - {role}
         user.roles = sorted(roles)
@@ -574,12 +581,9 @@ def _set_role(ctx: Context, username: str, role: str, grant: bool) -> None:
 def users_unlock_second_factor(ctx: Context, username: str) -> None:
     """At the counter: unlock a second factor locked by a day of wrong codes (audited)."""
     from .login import factor_lock
-    from .store import users as store_users
 
     with ctx.app().app_context():
-        user = store_users.by_username(username)
-        if user is None:
-            raise click.ClickException(f"no user {username}")
+        user = _user(username)
         was = factor_lock.unlock(user, by="cli")
         click.echo(f"{username}: second factor {'unlocked' if was else 'was not locked'}")
 
@@ -591,12 +595,9 @@ def users_vouch_second_factor(ctx: Context, username: str) -> None:
     """At the counter, the person in front of you with their papers: their proved phone and
     authenticator app may open the admin or staff console (audited)."""
     from .login import step_up
-    from .store import users as store_users
 
     with ctx.app().app_context():
-        user = store_users.by_username(username)
-        if user is None:
-            raise click.ClickException(f"no user {username}")
+        user = _user(username)
         vouched = step_up.vouch(user, by="cli")
         click.echo(f"{username}: vouched for {', '.join(vouched) or 'nothing (no factor)'}")
 
@@ -615,12 +616,9 @@ def users_logout(ctx: Context, username: str, wait: float) -> None:
     """End every session of a user: tokens revoked, every client told (back-channel)."""
     from .login.logout import end_all_for_user
     from .oidc.backchannel import deliver_now
-    from .store import users as store_users
 
     with ctx.app().app_context():
-        user = store_users.by_username(username)
-        if user is None:
-            raise click.ClickException(f"no user {username}")
+        user = _user(username)
         ended = end_all_for_user(user.id, "admin", by="cli")
         ctx.app().extensions["idp_backchannel"].stop()
         deliver_now(wait)

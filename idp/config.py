@@ -370,7 +370,37 @@ class ConnectorConfig:
         "client_secret_basic", "client_secret_basic or client_secret_post."
     )
     scope: str = option("openid", "Scopes asked of the upstream.")
-    acr_values: str = option("", "acr_values sent upstream (the national portal expects LoA1).")
+    acr_values: str = option(
+        "",
+        "acr_values sent upstream when the sign-in needs no particular level (the national "
+        "portal expects LoA1).",
+    )
+    request_levels: dict = field(
+        default_factory=lambda: {"LoA1": "LoA1", "LoA2": "LoA2"},
+        metadata={
+            "doc": "The hub's `acr` → the acr_values sent upstream to ask for it. When a client "
+            "needs a level above what a local sign-in gives (its min_acr, or its acr_values), "
+            "the hub asks for the lowest listed level that reaches it."
+        },
+    )
+    step_up_prompt: str = option(
+        "login",
+        "`prompt` sent with a request for a level above acr_values, so an upstream session "
+        'at a lower level is not silently reused ("login"; empty: not sent).',
+    )
+    step_up_max_age: int = option(
+        0,
+        "`max_age` sent with a request for a level above acr_values (0: authenticate now; "
+        "negative: not sent).",
+    )
+    trusted_identity: bool = option(
+        False,
+        "This upstream verifies the state identity number (CCCD) or tax code it asserts. A "
+        "first login here whose number matches an account created or linked through another "
+        "trusted connector, at an equal or lower level than this login's, links to it "
+        "(audited, the owner told); otherwise the person proves it by signing in through "
+        "the connector used before. Never by name, email or phone.",
+    )
     fetch_userinfo: bool = option(True, "Read the userinfo endpoint after the token exchange.")
     timeout: float = option(
         5.0,
@@ -405,6 +435,25 @@ class ConnectorConfig:
     levels: dict = field(
         default_factory=lambda: {"1": "LoA1", "2": "LoA2", "LoA1": "LoA1", "LoA2": "LoA2"},
         metadata={"doc": "Upstream assurance value → the hub's `acr`."},
+    )
+    genders: dict = field(
+        default_factory=lambda: {
+            "1": "male",
+            "2": "female",
+            "3": "other",
+            "nam": "male",
+            "nữ": "female",
+            "nu": "female",
+            "khác": "other",
+            "male": "male",
+            "female": "female",
+            "m": "male",
+            "f": "female",
+        },
+        metadata={
+            "doc": "Upstream gender value (GioiTinh; compared in lower case) → the OIDC "
+            "`gender` claim. A value not listed is not carried."
+        },
     )
 
 

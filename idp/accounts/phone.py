@@ -58,6 +58,8 @@ def confirm(user: User, code: str, vouched: bool | None = None) -> object | None
         return otp.RESULT_MESSAGES[result]
     changed = user.phone != phone
     user.phone, user.phone_verified = phone, True
+    if changed:
+        users.forget_verified(user, ["phone"])
     if vouched is not None:
         user.phone_vouched = vouched
     db.session.commit()

@@ -13,7 +13,7 @@ from .. import mail
 from ..login import step_up
 from ..login.logout import end_all_for_user
 from ..login.sessions import SsoSession
-from ..store import audit, db
+from ..store import audit, db, users
 from ..store.models import User
 from . import links, notices, phone, recovery
 from . import validators as v
@@ -57,6 +57,7 @@ def update(user: User, form, session: SsoSession) -> ProfileOutcome:  # noqa: AN
     changed = [n for n in ("full_name", "address") if getattr(user, n) != values[n]]
     for name in changed:
         setattr(user, name, values[name])
+    users.forget_verified(user, changed)
     db.session.commit()
     notice = _l("Your information was saved.")
     if new_email:

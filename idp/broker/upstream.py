@@ -18,7 +18,9 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from urllib.parse import urlencode
 
 import requests
@@ -168,7 +170,32 @@ class Connector:
 
     # The request ---------------------------------------------------------------------------
 
-    def authorization_request(self, redirect_uri: str) -> tuple[str, PendingRequest]:
+    def level_parameters(self, level: str | None, rank: Callable[[str | None], int]) -> dict:
+        """What to send upstream to reach the hub level `level` (None: nothing in particular).
+
+        The lowest of `request_levels` that reaches it is asked for with `acr_values`; since
+        an upstream may answer a request from the session it already has, a request above the
+        connector's default level also asks it to authenticate now (`prompt`, `max_age`)."""
+        c = self.config
+        params: dict[str, str] = {"acr_values": c.acr_values} if c.acr_values else {}
+        if level is None:
+            return params
+        reaching = [hub for hub in c.request_levels if rank(hub) >= rank(level) >= 0]
+        if not reaching:
+            return params  # this upstream cannot be asked for it; the answer is checked anyway
+        chosen = min(reaching, key=rank)
+        default = c.levels.get(c.acr_values) if c.acr_values else None
+        params["acr_values"] = c.request_levels[chosen]
+        if rank(chosen) > rank(default):
+            if c.step_up_prompt:
+                params["prompt"] = c.step_up_prompt
+            if c.step_up_max_age >= 0:
+                params["max_age"] = str(c.step_up_max_age)
+        return params
+
+    def authorization_request(
+        self, redirect_uri: str, level_params: dict | None = None
+    ) -> tuple[str, PendingRequest]:
         """The URL to send the browser to, and what to keep until it comes back."""
         pending = PendingRequest(
             state=secrets.token_urlsafe(24),
@@ -186,8 +213,9 @@ class Connector:
             "code_challenge": _s256(pending.code_verifier),
             "code_challenge_method": "S256",
         }
-        if self.config.acr_values:
+        if level_params is None and self.config.acr_values:
             params["acr_values"] = self.config.acr_values
+        params.update(level_params or {})
         endpoint = self.metadata()["authorization_endpoint"]
         separator = "&" if "?" in endpoint else "?"
         return endpoint + separator + urlencode(params), pending
@@ -390,10 +418,15 @@ class Connector:
             value = self._first(raw, names)
             if value:
                 mapped[ours] = value
-        if "birthdate" in mapped:
-            iso = _iso_date(mapped.pop("birthdate"))
-            if iso:
-                mapped["birthdate"] = iso
+        for name, normal in (
+            ("birthdate", _iso_date),
+            ("phone", _national_phone),
+            ("gender", lambda value: c.genders.get(value.lower())),
+        ):
+            if name in mapped:
+                value = normal(mapped.pop(name))
+                if value:
+                    mapped[name] = value
         upstream_level = self._first(raw, c.claims.get("level", []))
         return UpstreamIdentity(
             connector=self.name,
@@ -429,13 +462,37 @@ def _validate(claims: dict, issuer: str, leeway: int = CLOCK_SKEW, **options: di
 
 
 def _iso_date(value: str) -> str | None:
-    """NgayThangNamSinh starts with the 4-digit year: yyyymmdd, yyyy-mm-dd, or a year alone."""
-    digits = value.replace("-", "").replace("/", "")[:8]
-    if len(digits) == 8 and digits.isdigit():
-        return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
-    if len(digits) == 4 and digits.isdigit():
-        return digits
-    return None
+    """ISO 8601 (OIDC `birthdate`) from NgayThangNamSinh: yyyymmdd, yyyy-mm-dd, dd/mm/yyyy,
+    or a year alone (a person whose day and month are not recorded); an impossible date is
+    not carried."""
+    value = value.strip()[:32]
+    day_first = re.fullmatch(r"([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})", value)
+    if day_first:
+        day, month, year = day_first.groups()
+    else:
+        digits = value.split("T")[0].replace("-", "").replace("/", "")
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+        if len(digits) == 4:
+            return digits
+        if len(digits) != 8:
+            return None
+        year, month, day = digits[:4], digits[4:6], digits[6:]
+    try:
+        return date(int(year), int(month), int(day)).isoformat()
+    except ValueError:
+        return None
+
+
+def _national_phone(value: str) -> str | None:
+    """A Vietnamese mobile or landline number in the hub's stored form (0 and 9–10 digits),
+    from 0…, 84… or +84… with spaces, dots or dashes; the claims give it out as E.164."""
+    digits = re.sub(r"[\s.()-]", "", value)
+    if digits.startswith("+84"):
+        digits = "0" + digits[3:]
+    elif digits.startswith("84") and len(digits) in (11, 12):
+        digits = "0" + digits[2:]
+    return digits if re.fullmatch(r"0[0-9]{9,10}", digits) else None
 
 
 def connectors(config) -> dict[str, Connector]:  # noqa: ANN001

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from flask import Blueprint, abort, current_app, redirect, request, url_for
 
 from ..errors import InteractionExpired
-from ..login import flow, interaction
+from ..login import assurance, flow, interaction
 from ..security import sha256_hex
 from ..store import audit, kv
 from . import health
@@ -43,7 +43,13 @@ def _failed(iid: str, client, name: str, exc: UpstreamError):  # noqa: ANN001, A
         reason=exc.reason,
         detail=exc.detail[:300],
     )
-    return redirect(url_for("login.login", iid=iid, reason=f"national_{exc.reason}"))
+    return redirect(url_for("login.login", iid=iid, reason=f"national_{exc.reason}", via=name))
+
+
+def needed_level(params: dict, client) -> str | None:  # noqa: ANN001
+    """The level this sign-in must reach upstream: one a local sign-in cannot give."""
+    required = assurance.required_level(params, client, None) if client is not None else None
+    return required if assurance.only_national_reaches(required) else None
 
 
 @bp.route("/interaction/<iid>/broker/<name>")
@@ -52,7 +58,10 @@ def start(iid: str, name: str):  # noqa: ANN201
     upstream = connector(name)
     try:
         health.ensure_reachable(upstream)
-        url, pending = upstream.authorization_request(callback_uri(name))
+        required = needed_level(params, client)
+        url, pending = upstream.authorization_request(
+            callback_uri(name), upstream.level_parameters(required, assurance.rank)
+        )
     except UpstreamError as exc:
         return _failed(iid, client, name, exc)
     ttl = current_app.config["IDP"].session.interaction_ttl
@@ -60,7 +69,13 @@ def start(iid: str, name: str):  # noqa: ANN201
     # in only the browser that went upstream (no login CSRF through a forwarded callback).
     kv().put(
         f"broker:{sha256_hex(pending.state)}",
-        {"iid": iid, "connector": name, "browser": ix["browser"], **asdict(pending)},
+        {
+            "iid": iid,
+            "connector": name,
+            "browser": ix["browser"],
+            "required": required,
+            **asdict(pending),
+        },
         ttl,
     )
     return redirect(url)
@@ -79,10 +94,24 @@ def callback(name: str):  # noqa: ANN201
     if kv().take(key) is None:
         raise InteractionExpired(status=400)  # the same answer, already used
     iid = record.pop("iid")
+    required = record.pop("required", None)
     ix, params, client = flow.load(iid, allow_hub=True)
     args = {k: v[:4096] for k, v in request.args.items()}
     try:
         identity = connector(name).finish(args, PendingRequest(**record))
     except UpstreamError as exc:
         return _failed(iid, client, name, exc)
+    if required and not assurance.satisfies(identity.level, required):
+        # Asked for, not reached (the person's account there is at a lower level, or the
+        # portal answered from a weaker session): nobody is signed in, and the page says why.
+        audit.record(
+            "national_level_not_reached",
+            client_id=flow.client_id_of(client),
+            connector=name,
+            reached=identity.level,
+            needed=required,
+        )
+        return redirect(
+            url_for("login.login", iid=iid, reason="national_level_not_reached", via=name)
+        )
     return after_upstream(iid, ix, client, identity)

@@ -37,8 +37,7 @@ SCOPE_DESCRIPTIONS = {
 
 
 NATIONAL_FAILED = _l(
-    "Signing in through the national portal did not succeed. Please try again, or sign in "
-    "another way."
+    "Signing in through %(portal)s did not succeed. Please try again, or sign in another way."
 )
 NATIONAL_ONLY = _l(
     "Citizens, businesses and organisations now sign in to public services with their "
@@ -46,24 +45,37 @@ NATIONAL_ONLY = _l(
     "national account button above: the first time, your account here is linked to it with "
     "your identity number and this password."
 )
-# Why the sign-in page was shown again (?reason=), as a message for the person.
+# Why the sign-in page was shown again (?reason=, with ?via= naming the connector), as a
+# message for the person; %(portal)s is the connector's own label, %(level)s the level needed.
 REASONS = {
     "otp": _l("Too many wrong codes. Please sign in again."),
-    "national_cancelled": _l("You cancelled signing in at the national portal."),
+    "national_cancelled": _l("You cancelled signing in at %(portal)s."),
     "national_unreachable": _l(
-        "The national portal did not answer. Please try again in a few minutes, or sign in "
-        "another way."
+        "%(portal)s did not answer. Please try again in a few minutes, or sign in another way."
     ),
     "national_locked": _l("This account is locked. Please contact the one-stop counter."),
     "national_level": _l(
-        "This service needs a verified national identity (VNeID level 2). Please sign in with "
-        "your national account."
+        "This service needs a verified national identity (level %(level)s). Please sign in "
+        "with your national account."
+    ),
+    "national_level_not_reached": _l(
+        "%(portal)s did not confirm your identity at the level this service needs (%(level)s). "
+        "If your electronic identity is at a lower level, raise it (for VNeID: level 2) and try "
+        "again, or sign in with another national account."
     ),
     "national_error_answer": NATIONAL_FAILED,
     "national_bad_answer": NATIONAL_FAILED,
     "national_bad_token": NATIONAL_FAILED,
     "national_bad_state": NATIONAL_FAILED,
 }
+
+
+def _reason(name: str, params: dict, client, via: str | None = None) -> str:  # noqa: ANN001
+    """A REASONS message with the connector's label and the level this request needs."""
+    from ..broker.labels import label
+
+    needed = assurance.required_level(params, client, None) if client is not None else None
+    return str(REASONS[name]) % {"portal": label(via), "level": needed or "2"}
 
 
 class LoginForm(FlaskForm):
@@ -94,7 +106,7 @@ def login(iid: str):  # noqa: ANN201
     if request.method == "GET" and params.get("login_hint"):
         form.username.data = params["login_hint"][:64]
     if request.method == "GET" and request.args.get("reason") in REASONS:
-        error = REASONS[request.args["reason"]]
+        error = _reason(request.args["reason"], params, client, request.args.get("via"))
     if form.validate_on_submit():
         username = form.username.data.strip()
         until = throttle.locked_until(request.remote_addr, username)
@@ -106,7 +118,27 @@ def login(iid: str):  # noqa: ANN201
             password_ok = verify_password(user.password_hash if user else None, form.password.data)
             required = assurance.required_level(params, client, user)
             needs_national = assurance.only_national_reaches(required)
-            if password_ok and user is not None and not user.active:
+            closed = user is not None and policy.password_closed_for(user)
+            if needs_national or closed:
+                # No password signs in here: right or wrong, the same answer and the same
+                # count, so the page is no oracle for a guessed password.
+                until = throttle.record_failure(request.remote_addr, username)
+                audit.record(
+                    "login_refused" if password_ok else "login_failure",
+                    user=user,
+                    username=username[:64],
+                    client_id=_client_id(client),
+                    method="password",
+                    reason="level" if needs_national else "national_only",
+                )
+                error = (
+                    _locked_message(until)
+                    if until
+                    else _reason("national_level", params, client)
+                    if needs_national
+                    else NATIONAL_ONLY
+                )
+            elif password_ok and user is not None and not user.active:
                 # The right password: saying why does not help a guesser.
                 pending = user.activated_at is None
                 error = (
@@ -122,16 +154,6 @@ def login(iid: str):  # noqa: ANN201
                     user=user,
                     client_id=_client_id(client),
                     reason="not_activated" if pending else "locked",
-                )
-            elif password_ok and user is not None and needs_national:
-                error = REASONS["national_level"]
-                audit.record(
-                    "login_refused", user=user, client_id=_client_id(client), reason="level"
-                )
-            elif password_ok and user is not None and policy.password_closed_for(user):
-                error = NATIONAL_ONLY
-                audit.record(
-                    "login_refused", user=user, client_id=_client_id(client), reason="national_only"
                 )
             elif password_ok and user is not None:
                 if assurance.second_factor_at_login(user, required):

@@ -11,6 +11,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749.util import scope_to_list
 
+from ..accounts import divisions
 from ..security import load_json
 from ..store.models import Client, User
 
@@ -42,6 +43,21 @@ def _phone_e164(phone: str | None) -> str | None:
     return phone if phone.startswith("+") else "+" + phone
 
 
+def _address(user: User) -> dict[str, str] | None:
+    """The OIDC address object (Core §5.1.1): the address as written, and its parts when the
+    account has them (a business's head office: street, ward, province)."""
+    if not user.address:
+        return None
+    address = {"formatted": user.address, "country": "VN"}
+    ward = divisions.ward(user.province_code, user.ward_code)
+    province = divisions.province(user.province_code)
+    if ward is not None and province is not None:
+        if user.street:
+            address["street_address"] = user.street
+        address.update(locality=ward.name, region=province.label)
+    return address
+
+
 def _value(user: User, claim: str) -> Any:
     match claim:
         case "sub":
@@ -53,7 +69,7 @@ def _value(user: User, claim: str) -> Any:
         case "birthdate":
             return user.birthdate
         case "gender":
-            return user.gender
+            return user.gender or user.sex
         case "updated_at":
             return user.updated_at
         case "account_type":
@@ -67,7 +83,7 @@ def _value(user: User, claim: str) -> Any:
         case "phone_number_verified":
             return bool(user.phone_verified) if user.phone else None
         case "address":
-            return {"formatted": user.address} if user.address else None
+            return _address(user)
         case "national_id":
             return user.national_id
         case "tax_code":

@@ -90,6 +90,9 @@ class User(db.Model):
     street: Mapped[str | None] = mapped_column(String(200))
     contact_name: Mapped[str | None] = mapped_column(String(100))
     roles: Mapped[list] = mapped_column(JSON, default=list)
+    # Which fields a national portal vouched for, and when: {field: {"source": connector,
+    # "at": epoch seconds}}. A field the person edits later leaves this map.
+    verified_fields: Mapped[dict | None] = mapped_column(JSON)
     # False until the emailed link is opened (activated_at stays None), or when staff lock it.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     activated_at: Mapped[int | None] = mapped_column(BigInteger)

@@ -56,3 +56,10 @@ def create(
     db.session.add(user)
     db.session.commit()
     return user
+
+
+def forget_verified(user: User, columns: list[str]) -> None:
+    """The person changed these fields themselves: no longer values a national portal vouched
+    for (see `User.verified_fields`). The caller commits."""
+    if user.verified_fields and set(columns) & set(user.verified_fields):
+        user.verified_fields = {k: m for k, m in user.verified_fields.items() if k not in columns}

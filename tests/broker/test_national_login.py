@@ -198,7 +198,7 @@ def test_a_timeout_ends_on_the_sign_in_page(hub, app, client):
         app.config["IDP"], connectors={"dvcqg": replace(connector, timeout=0.5)}
     )
     response = national(hub, client_id, fault="slow_token")
-    assert response.headers["Location"].endswith("reason=national_unreachable")
+    assert response.headers["Location"].endswith("reason=national_unreachable&via=dvcqg")
 
 
 def test_a_replayed_or_unknown_callback_is_refused(hub, client):
@@ -307,7 +307,7 @@ def test_a_client_requiring_level_2_steps_up_through_the_national_portal(hub, ap
     sub = hub.add_user(username="anlocal", national_id="001090000001")
     # A password alone is refused for the strict client, with the reason.
     refused = hub.login(hub.login_url(strict), username="anlocal")
-    assert refused.status_code == 400 and "VNeID" in refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "(mức LoA2)" in refused.get_data(as_text=True)
     # A password session elsewhere is sent to the national portal, not given a code.
     body = hub.tokens(plain, plain_secret, username="anlocal")
     assert verify(hub, body["id_token"]).claims["acr"] == "LoA1"
@@ -331,8 +331,21 @@ def test_a_lower_national_level_is_refused_to_a_strict_client(hub, app):
     app.config["IDP"] = replace(
         app.config["IDP"], broker=BrokerConfig(auto_link=True, auto_link_level="LoA1")
     )
-    response = hub.follow(national(hub, strict, "an", account_type="dvcqg"))  # level 1
-    assert query_of(response.headers["Location"])["error"] == "access_denied"
+    response = national(hub, strict, "an", account_type="dvcqg")  # level 1
+    # Nobody is signed in or linked; the page names the portal and the level needed.
+    location = response.headers["Location"]
+    assert "/login?reason=national_level_not_reached&via=dvcqg" in location
+    page = hub.web.get(location[len(ISSUER) :] if location.startswith(ISSUER) else location)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert "Tài khoản cấp bởi Cổng DVC quốc gia chưa xác thực" in html and "(LoA2)" in html
+    assert hub.web.get("/account").status_code == 302
+    with app.app_context():
+        assert federation.of_user(users.by_username("anlocal").id) == []
+        event = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.event == "national_level_not_reached")
+        ).one()
+        assert event.detail["reached"] == "LoA1" and event.detail["needed"] == "LoA2"
 
 
 def mock_base(app) -> str:

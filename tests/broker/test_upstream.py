@@ -55,7 +55,7 @@ def test_citizen_with_vneid_level_2(connector):
     assert identity.claims == {
         "name": "Nguyễn Văn An",
         "birthdate": "1990-05-17",
-        "gender": "Nam",
+        "gender": "male",
         "phone": "0912345678",
         "email": "an@example.vn",
         "address": "12 Tràng Tiền, Phường Hoàn Kiếm, Thành phố Hà Nội",

@@ -49,6 +49,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     from . import admin, background, branding, i18n, observability, oidc
     from .accounts.owner import bp as owner_bp
     from .accounts.views import bp as accounts_bp
+    from .broker import logout as broker_logout
     from .broker.account_links import bp as account_links_bp
     from .broker.first_login import bp as first_login_bp
     from .broker.logout import bp as broker_logout_bp
@@ -134,6 +135,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     app.register_blueprint(first_login_bp)
     app.register_blueprint(account_links_bp)
     app.register_blueprint(broker_logout_bp)
+    broker_logout.init_app(app)
     csrf.exempt(broker_logout_bp)  # the upstream's server posts logout tokens, not a browser
     app.register_blueprint(account_bp)
     app.register_blueprint(accounts_bp)

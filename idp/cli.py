@@ -127,7 +127,14 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
 @click.option(
     "--backchannel-logout-uri",
     default=None,
-    help="Where logouts are announced (default: the hub's dvcqg back-channel URI).",
+    help="Where logouts are announced (default: the hub's back-channel URI of --portal).",
+)
+@click.option(
+    "--portal",
+    type=click.Choice(["dvcqg", "vneid"]),
+    default="dvcqg",
+    show_default=True,
+    help="Which portal to play, with its own people: the national portal or VNeID.",
 )
 @pass_ctx
 def mock_national(
@@ -139,6 +146,7 @@ def mock_national(
     redirect_uris: tuple[str, ...],
     post_logout_uris: tuple[str, ...],
     backchannel_logout_uri: str | None,
+    portal: str,
 ) -> None:
     """Run a mock national portal (upstream OpenID Connect provider) for development."""
     import os
@@ -152,10 +160,12 @@ def mock_national(
     logged_out = list(post_logout_uris) or [
         f"{issuer}/broker/{name}/logged-out" for name in ("dvcqg", "vneid")
     ]
-    backchannel = backchannel_logout_uri or f"{issuer}/broker/dvcqg/backchannel-logout"
+    backchannel = backchannel_logout_uri or f"{issuer}/broker/{portal}/backchannel-logout"
     secret = os.environ.get(client_secret_env) or "mock-secret"
     click.echo("WARNING: mock national portal, for development and tests only.", err=True)
-    state = MockNational(f"http://{host}:{port}", client_id, secret, uris, logged_out, backchannel)
+    state = MockNational(
+        f"http://{host}:{port}", client_id, secret, uris, logged_out, backchannel, portal
+    )
     run(host, port, state)
 
 
@@ -163,6 +173,9 @@ def mock_national(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to use.")
 @click.option("--port", default=8000, type=int, show_default=True, help="The hub's port.")
 @click.option("--mock-port", default=8100, type=int, show_default=True)
+@click.option(
+    "--vneid-port", default=8101, type=int, show_default=True, help="The mock VNeID's port."
+)
 @click.option("--demo-port", default=9000, type=int, show_default=True)
 @click.option(
     "--instance-dir",
@@ -173,16 +186,23 @@ def mock_national(
 )
 @click.pass_context
 def dev(
-    ctx: click.Context, host: str, port: int, mock_port: int, demo_port: int, instance_dir: str
+    ctx: click.Context,
+    host: str,
+    port: int,
+    mock_port: int,
+    vneid_port: int,
+    demo_port: int,
+    instance_dir: str,
 ) -> None:
-    """Run the hub, the mock national portal and the demo client together (development)."""
+    """Run the hub, the mock national portal, the mock VNeID and the demo client together
+    (development)."""
     from . import dev as dev_mode
 
     if ctx.obj.config_path:
         raise click.UsageError("idp dev writes its own config; use `idp serve` with --config")
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise click.UsageError("idp dev listens on loopback only (demo passwords are public)")
-    where = dev_mode.DevAddresses(host, port, mock_port, demo_port)
+    where = dev_mode.DevAddresses(host, port, mock_port, demo_port, vneid_port)
     click.echo("WARNING: development mode; demo accounts with a published password.", err=True)
     sys.exit(dev_mode.run(Path(instance_dir), where))
 

@@ -1,9 +1,10 @@
-"""`idp dev`: the hub, the mock national portal and the demo client system, on loopback.
+"""`idp dev`: the hub, the two mock state portals (the national portal and VNeID, each with
+its own people; the same citizens in both) and the demo client system, on loopback.
 
 One command for a fresh machine: it writes a development config into its own instance folder
 (SQLite, no Redis, mail and SMS into outbox folders), creates the database and keys, seeds the
-demo accounts, registers `clients/demo.toml` at the demo client's real address, starts the three
-processes and prints where they are. Ctrl-C stops all three. Nothing here is for production: the
+demo accounts, registers `clients/demo.toml` at the demo client's real address, starts the four
+processes and prints where they are. Ctrl-C stops them all. Nothing here is for production: the
 accounts have a published password.
 """
 
@@ -74,6 +75,11 @@ class DevAddresses:
     hub_port: int
     mock_port: int
     demo_port: int
+    vneid_port: int = 8101
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.hub_port, self.mock_port, self.vneid_port, self.demo_port)
 
     def url(self, port: int) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -91,14 +97,19 @@ class DevAddresses:
     def demo(self) -> str:
         return self.url(self.demo_port)
 
+    @property
+    def vneid(self) -> str:
+        return self.url(self.vneid_port)
+
 
 def _toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
 
 
 def write_config(instance: Path, where: DevAddresses) -> Path:
-    """The development config: embedded defaults plus the mock portal as the national connector
-    (whose page offers the three national account kinds)."""
+    """The development config: embedded defaults plus the two mock portals as connectors
+    (the national portal's page offers the three national account kinds). Both vouch for
+    identity numbers, so one citizen is one account whichever portal they come through."""
     text = f"""# Written by `idp dev` at each start; edits are overwritten. Development only.
 issuer = "{where.hub}"
 instance_dir = {_toml_string(str(instance))}
@@ -120,6 +131,16 @@ discovery_url = "{where.mock}/.well-known/openid-configuration"
 client_id = "hub-tinh"
 client_secret_env = "IDP_MOCK_NATIONAL_SECRET"
 acr_values = "LoA1"
+trusted_identity = true
+
+[connectors.vneid]
+label_vi = "Tài khoản định danh điện tử cấp bởi Bộ Công an (VNeID)"
+label_en = "Electronic identity issued by the Ministry of Public Security (VNeID)"
+discovery_url = "{where.vneid}/.well-known/openid-configuration"
+client_id = "hub-tinh"
+client_secret_env = "IDP_MOCK_NATIONAL_SECRET"
+acr_values = "LoA2"
+trusted_identity = true
 """
     path = instance / "dev-config.toml"
     path.write_text(text, encoding="utf-8")
@@ -175,7 +196,7 @@ def busy_ports(where: DevAddresses) -> list[int]:
 
     busy = []
     family = socket.AF_INET6 if ":" in where.host else socket.AF_INET
-    for port in (where.hub_port, where.mock_port, where.demo_port):
+    for port in where.ports:
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -203,20 +224,32 @@ def _wait_ready(urls: list[str], processes: list[subprocess.Popen], timeout: flo
 
 
 def banner(where: DevAddresses, instance: Path) -> str:
-    from .broker.mock_national import DEMO_PEOPLE
+    from .broker.mock_national import PORTALS
 
     lines = [
         "",
         "The provincial sign-in hub is running (development only):",
         f"  demo client system   {where.demo}/      <- start here: 'Đăng nhập'",
         f"  sign-in hub          {where.hub}/   (admin console: {where.hub}/admin)",
-        f"  mock national portal {where.mock}/.well-known/openid-configuration",
+        f"  mock national portal {where.mock}/",
+        f"  mock VNeID           {where.vneid}/",
         "",
         f"Local demo accounts (password {DEMO_PASSWORD}):",
     ]
     lines += [f"  {a.username:<13} {a.full_name:<15} {a.what_for}" for a in DEMO_ACCOUNTS]
-    lines += ["", "People at the mock national portal (pick one on its page):"]
-    lines += [f"  {p.name} (level {p.level}, account kind {p.kind})" for p in DEMO_PEOPLE]
+    for name, where_at in (("dvcqg", "the mock national portal"), ("vneid", "the mock VNeID")):
+        lines += ["", f"People at {where_at} (pick one on its page):"]
+        lines += [
+            f"  {p.name} ({'CCCD ' + p.national_id if p.national_id else 'MST ' + p.tax_code}"
+            f", level {p.level})"
+            for p in PORTALS[name].people
+        ]
+    lines += [
+        "",
+        "Try: Lê Văn Cường through VNeID (creates his account), then through the national "
+        "portal with",
+        "its own account kind: he proves it is him with VNeID, once.",
+    ]
     lines += [
         "",
         f"Emails: {instance / 'outbox'}    SMS codes: {instance / 'sms-outbox'}",
@@ -230,10 +263,11 @@ def run(instance: Path, where: DevAddresses, ready_timeout: float = 60.0) -> int
     """Prepare, start the three processes, and supervise them until a signal or a crash."""
     instance = instance.resolve()
     busy = busy_ports(where)
-    if busy or len({where.hub_port, where.mock_port, where.demo_port}) < 3:
+    if busy or len(set(where.ports)) < len(where.ports):
         taken = ", ".join(map(str, busy)) or "the same port twice"
         print(
-            f"idp dev: {taken} in use; choose others with --port, --mock-port, --demo-port",
+            f"idp dev: {taken} in use; choose others with --port, --mock-port, --vneid-port, "
+            "--demo-port",
             file=sys.stderr,
         )
         return 2
@@ -248,6 +282,9 @@ def run(instance: Path, where: DevAddresses, ready_timeout: float = 60.0) -> int
     commands = [
         idp + ["serve", "--host", where.host, "--port", str(where.hub_port)],
         idp + ["mock-national", "--host", where.host, "--port", str(where.mock_port)],
+        idp
+        + ["mock-national", "--host", where.host, "--port", str(where.vneid_port)]
+        + ["--portal", "vneid"],
         [
             sys.executable,
             str(DEMO_CLIENT_APP),
@@ -274,6 +311,7 @@ def run(instance: Path, where: DevAddresses, ready_timeout: float = 60.0) -> int
             [
                 where.hub + "/.well-known/openid-configuration",
                 where.mock + "/.well-known/openid-configuration",
+                where.vneid + "/.well-known/openid-configuration",
                 where.demo + "/",
             ],
             processes,

@@ -19,7 +19,7 @@ from idp.store.client_files import sync_directory
 
 
 def test_prepare_seeds_accounts_and_registers_the_demo_client_at_its_address(tmp_path):
-    where = DevAddresses("127.0.0.1", 18000, 18100, 19123)
+    where = DevAddresses("127.0.0.1", 18000, 18100, 19123, 18101)
     instance = tmp_path / "instance-dev"
     env = {"IDP_MOCK_NATIONAL_SECRET": "m" * 43, "IDP_DEMO_CLIENT_SECRET": "d" * 43}
     config_path = prepare(instance, where, env)
@@ -28,6 +28,9 @@ def test_prepare_seeds_accounts_and_registers_the_demo_client_at_its_address(tmp
     config = load_config(str(config_path), env={})
     assert config.issuer == "http://127.0.0.1:18000" and config.instance_dir == str(instance)
     assert config.connectors["dvcqg"].discovery_url.startswith("http://127.0.0.1:18100/")
+    # The seeds' sign-in page: the national portal and VNeID, both vouching for CCCD numbers.
+    assert config.connectors["vneid"].discovery_url.startswith("http://127.0.0.1:18101/")
+    assert all(c.trusted_identity for c in config.connectors.values())
     with create_app(config).app_context():
         for account in DEMO_ACCOUNTS:
             user = store_users.by_username(account.username)
@@ -96,10 +99,10 @@ def test_dev_runs_the_demo_and_stops_quietly_on_ctrl_c(tmp_path):
 
     from tests.flows.live import free_port
 
-    hub, mock, demo = free_port(), free_port(), free_port()
+    hub, mock, vneid, demo = free_port(), free_port(), free_port(), free_port()
     process = subprocess.Popen(
         ["idp", "dev", "--port", str(hub), "--mock-port", str(mock), "--demo-port", str(demo),
-         "--instance-dir", str(tmp_path / "instance-dev")],
+         "--vneid-port", str(vneid), "--instance-dir", str(tmp_path / "instance-dev")],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -119,6 +122,12 @@ def test_dev_runs_the_demo_and_stops_quietly_on_ctrl_c(tmp_path):
         assert answers(demo).status_code == 200
         root = answers(mock)
         assert root.status_code == 200 and "Trần Thị Bình" in root.text
+        # The second portal is a process of its own, with its own people.
+        other = answers(vneid)
+        assert other.status_code == 200 and "VNeID" in other.text
+        assert "Phạm Thị Dung" in other.text and "Trần Thị Bình" not in other.text
+        page = answers(hub, "/account")  # the sign-in page of the hub's own account pages
+        assert "Cổng DVC quốc gia" in page.text and "VNeID" in page.text
         assert answers(hub, "/healthz").status_code == 200
     finally:
         process.send_signal(signal.SIGINT)

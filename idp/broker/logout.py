@@ -20,10 +20,13 @@ bp = Blueprint("broker_logout", __name__)
 RETURN_TTL = 600
 
 
-def upstream_logout_uri(upstream: dict | None, final_uri: str | None) -> str | None:
+def init_app(app) -> None:  # noqa: ANN001
+    """Hand the hub's logouts (idp.login.logout.upstream_logout_uri) the way upstream."""
+    app.extensions["idp_upstream_logout"] = upstream_logout_uri
+
+
+def upstream_logout_uri(upstream: dict, final_uri: str | None) -> str | None:
     """Where to send the browser to end the upstream session too, then to `final_uri`."""
-    if not upstream:
-        return None
     config = current_app.config["IDP"]
     name = upstream.get("connector", "")
     connector_config = config.connectors.get(name)

@@ -22,7 +22,15 @@ from dataclasses import dataclass
 
 import requests
 from authlib.common.urls import add_params_to_uri
-from flask import Flask, abort, jsonify, redirect, render_template_string, request
+from flask import (
+    Flask,
+    abort,
+    jsonify,
+    make_response,
+    redirect,
+    render_template_string,
+    request,
+)
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
@@ -58,10 +66,11 @@ class DemoPerson:
     address: str = ""
     tax_code: str = ""
     level: str = "2"  # identity assurance level: 1 or 2
+    portal: str = "dvcqg"  # whose person this is: each portal has its own subjects
 
     @property
     def tech_id(self) -> str:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dvcqg:{self.key}"))
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.portal}:{self.key}"))
 
 
 DEMO_PEOPLE = (
@@ -120,14 +129,81 @@ DEMO_PEOPLE = (
     ),
 )
 
+# VNeID's own people: Nguyễn Văn An and Lê Văn Cường are the same citizens as at the national
+# portal (the same CCCD, another subject), Phạm Thị Dung is known to VNeID alone.
+VNEID_PEOPLE = (
+    DemoPerson(
+        "an",
+        "1",
+        "Nguyễn Văn An",
+        "19900517",
+        "1",
+        "001090000001",
+        "0912345678",
+        "an@example.vn",
+        "12 Tràng Tiền, Phường Hoàn Kiếm, Thành phố Hà Nội",
+        level="2",
+        portal="vneid",
+    ),
+    DemoPerson(
+        "cuong",
+        "1",
+        "Lê Văn Cường",
+        "19880211",
+        "1",
+        "038088001234",
+        "0903123456",
+        "",
+        "Thôn Đông, Xã Hoằng Hóa, Tỉnh Thanh Hóa",
+        level="2",
+        portal="vneid",
+    ),
+    DemoPerson(
+        "dung",
+        "1",
+        "Phạm Thị Dung",
+        "20010920",
+        "2",
+        "031301000456",
+        "0978111222",
+        "dung@example.vn",
+        "5 Lạch Tray, Phường Gia Viên, Thành phố Hải Phòng",
+        level="2",
+        portal="vneid",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Portal:
+    """Which portal a mock process plays: its title, its kinds of account, its people."""
+
+    title: str
+    account_types: dict[str, str]
+    people: tuple[DemoPerson, ...]
+
+
+PORTALS = {
+    "dvcqg": Portal("Cổng Dịch vụ công quốc gia", ACCOUNT_TYPES, DEMO_PEOPLE),
+    "vneid": Portal(
+        "Định danh điện tử VNeID (Bộ Công an)",
+        {"vneid": "Tài khoản định danh điện tử cấp bởi Bộ Công an (VNeID)"},
+        VNEID_PEOPLE,
+    ),
+}
+
 PICK_PAGE = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Cổng Dịch vụ công quốc gia (mô phỏng)</title></head>
+<title>{{ title }} (mô phỏng)</title></head>
 <body>
-<h1>Cổng Dịch vụ công quốc gia — môi trường mô phỏng</h1>
+<h1>{{ title }} — môi trường mô phỏng</h1>
 <p>Đăng nhập cho: {{ client_id }}</p>
+{% if acr_values %}<p id="requested-level">Dịch vụ yêu cầu mức xác thực: {{ acr_values }}</p>
+{% endif %}
 <form method="post" action="/oauth2/authorize/decide">
   <input type="hidden" name="request_id" value="{{ request_id }}">
+  <label><input type="checkbox" name="remember" value="1" id="remember"> Duy trì đăng nhập
+    trên trình duyệt này</label><br>
   <fieldset><legend>Loại tài khoản</legend>
   {% for value, label in account_types.items() %}
     <label><input type="radio" name="account_type" value="{{ value }}"
@@ -164,8 +240,8 @@ SESSIONS_PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
 
 
 INDEX_PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
-<title>Cổng DVC quốc gia (mô phỏng)</title></head><body>
-<h1>Cổng DVC quốc gia (mô phỏng)</h1>
+<title>{{ title }} (mô phỏng)</title></head><body>
+<h1>{{ title }} (mô phỏng)</h1>
 <p>Nhà cung cấp OpenID Connect giả lập cho phát triển và kiểm thử, không phải cổng thật.</p>
 <ul>
   <li>Issuer: <code>{{ issuer }}</code>, client_id <code>{{ client_id }}</code></li>
@@ -179,6 +255,17 @@ INDEX_PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
   {%- if p.national_id %} — CCCD {{ p.national_id }}{% endif %}
   {%- if p.tax_code %} — MST {{ p.tax_code }}{% endif %}</li>{% endfor %}</ul>
 </body></html>"""
+
+
+REMEMBER_COOKIE = "mock_portal_session"
+
+
+def _must_authenticate(args, auth_time: int) -> bool:  # noqa: ANN001
+    """OIDC Core §3.1.2.1: prompt=login, or a session older than max_age, means sign in now."""
+    if "login" in args.get("prompt", "").split():
+        return True
+    max_age = args.get("max_age", "")
+    return max_age.isdigit() and time.time() - auth_time >= int(max_age)
 
 
 def _s256(verifier: str) -> str:
@@ -197,8 +284,12 @@ class MockNational:
         redirect_uris: list[str],
         post_logout_uris: list[str] | None = None,
         backchannel_logout_uri: str = "",
+        portal: str = "dvcqg",
     ) -> None:
         self.issuer = issuer.rstrip("/")
+        self.portal = PORTALS[portal]
+        # Browsers that chose "stay signed in": cookie value -> person, kind, level, auth_time.
+        self.remembered: dict[str, dict] = {}
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uris = redirect_uris
@@ -212,6 +303,28 @@ class MockNational:
         self.codes: dict[str, dict] = {}
         self.tokens: dict[str, dict] = {}
         self.slow_seconds = 3.0
+
+    def new_code(
+        self,
+        request_args: dict,
+        person: str,
+        account_type: str,
+        level: str,
+        auth_time: int,
+        fault: str = "",
+    ) -> str:
+        code = secrets.token_urlsafe(24)
+        with self.lock:
+            self.codes[code] = {
+                "request": request_args,
+                "person": person,
+                "account_type": account_type,
+                "level": level,
+                "auth_time": auth_time,
+                "fault": fault,
+                "expires": time.time() + 60,
+            }
+        return code
 
     def sign(self, claims: dict, fault: str) -> str:
         key = self.other_key if fault == "bad_signature" else self.key
@@ -252,7 +365,7 @@ class MockNational:
 
         threading.Thread(target=post, daemon=True).start()
 
-    def claims_of(self, person: DemoPerson, account_type: str) -> dict:
+    def claims_of(self, person: DemoPerson, account_type: str, level: str | None = None) -> dict:
         claims = {
             "sub": person.tech_id,
             "TechID": person.tech_id,
@@ -276,7 +389,9 @@ class MockNational:
                 MaSoThue=person.tax_code,
                 MaSoDoanhNghiep=person.tax_code,
             )
-        level = person.level if account_type == "vneid" else "1"
+        # A VNeID sign-in carries the person's identity level; the portal's own accounts, 1;
+        # a remembered (older) session, the level it was made at.
+        level = level or (person.level if account_type == "vneid" else "1")
         claims["loAs"] = [f"LoA{level}"]
         if account_type == "vneid":
             claims["IAL"] = level
@@ -287,7 +402,7 @@ class MockNational:
 def create_mock_app(state: MockNational) -> Flask:
     app = Flask(__name__)
     app.extensions["mock_national"] = state
-    people = {p.key: p for p in DEMO_PEOPLE}
+    people = {p.key: p for p in state.portal.people}
 
     @app.after_request
     def headers(response):  # noqa: ANN001, ANN202
@@ -338,15 +453,25 @@ def create_mock_app(state: MockNational) -> Flask:
             return error("invalid_scope", "openid is required")
         if not args.get("code_challenge") or args.get("code_challenge_method") != "S256":
             return error("invalid_request", "PKCE with S256 is required")
+        with state.lock:
+            remembered = state.remembered.get(request.cookies.get(REMEMBER_COOKIE, ""))
+        if remembered and not _must_authenticate(args, remembered["auth_time"]):
+            # Like many real portals: the session it has answers, whatever acr_values asked.
+            query = {"code": state.new_code(dict(args.items()), **remembered)}
+            if args.get("state"):
+                query["state"] = args["state"]
+            return redirect(add_params_to_uri(redirect_uri, list(query.items())))
         request_id = secrets.token_urlsafe(16)
         with state.lock:
             state.requests[request_id] = dict(args.items())
         return render_template_string(
             PICK_PAGE,
+            title=state.portal.title,
             client_id=state.client_id,
             request_id=request_id,
-            people=DEMO_PEOPLE,
-            account_types=ACCOUNT_TYPES,
+            acr_values=args.get("acr_values", "")[:64],
+            people=state.portal.people,
+            account_types=state.portal.account_types,
             faults=FAULTS,
         )
 
@@ -365,20 +490,27 @@ def create_mock_app(state: MockNational) -> Flask:
         elif fault == "error":
             query = {"error": "server_error", "error_description": "Simulated failure."}
         else:
-            code = secrets.token_urlsafe(24)
-            account_type = request.form.get("account_type", "dvcqg")
-            with state.lock:
-                state.codes[code] = {
-                    "request": pending,
-                    "person": person.key,
-                    "account_type": account_type if account_type in ACCOUNT_TYPES else "dvcqg",
-                    "fault": fault if fault in FAULTS else "",
-                    "expires": time.time() + 60,
-                }
+            kinds = state.portal.account_types
+            account_type = request.form.get("account_type", "")
+            account_type = account_type if account_type in kinds else next(iter(kinds))
+            level = person.level if account_type == "vneid" else "1"
+            signed_in = {
+                "person": person.key,
+                "account_type": account_type,
+                "level": level,
+                "auth_time": int(time.time()),
+            }
+            code = state.new_code(pending, **signed_in, fault=fault if fault in FAULTS else "")
             query = {"code": code}
         if pending.get("state"):
             query["state"] = pending["state"]
-        return redirect(add_params_to_uri(redirect_uri, list(query.items())))
+        response = redirect(add_params_to_uri(redirect_uri, list(query.items())))
+        if "code" in query and request.form.get("remember"):
+            cookie = secrets.token_urlsafe(16)
+            with state.lock:
+                state.remembered[cookie] = signed_in
+            response.set_cookie(REMEMBER_COOKIE, cookie, httponly=True, samesite="Lax")
+        return response
 
     def token_error(code: str, status: int = 400):  # noqa: ANN202
         response = jsonify(error=code)
@@ -420,7 +552,7 @@ def create_mock_app(state: MockNational) -> Flask:
         if fault == "slow_token":
             time.sleep(state.slow_seconds)
         person = people[record["person"]]
-        claims = state.claims_of(person, record["account_type"])
+        claims = state.claims_of(person, record["account_type"], record["level"])
         now = int(time.time())
         level = claims["loAs"][0]
         id_claims = {
@@ -430,7 +562,7 @@ def create_mock_app(state: MockNational) -> Flask:
             "azp": state.client_id,
             "iat": now,
             "exp": now + 600,
-            "auth_time": now,
+            "auth_time": record["auth_time"],
             "acr": level,
             "sid": secrets.token_urlsafe(8),
         }
@@ -441,7 +573,7 @@ def create_mock_app(state: MockNational) -> Flask:
         access_token = secrets.token_urlsafe(32)
         info = dict(claims)
         if fault in ("userinfo_no_sub", "userinfo_other_sub"):
-            other = next(p for p in DEMO_PEOPLE if p.kind == "1" and p.key != person.key)
+            other = next(p for p in state.portal.people if p.kind == "1" and p.key != person.key)
             info.update(SoDinhDanh=other.national_id, HoVaTen=other.name)
             if fault == "userinfo_no_sub":
                 info.pop("sub")
@@ -488,23 +620,34 @@ def create_mock_app(state: MockNational) -> Flask:
                 remaining = state.sessions.get(claims.get("sub", ""), [])
                 if claims.get("sid") in remaining:
                     remaining.remove(claims["sid"])
+        with state.lock:
+            state.remembered.pop(request.cookies.get(REMEMBER_COOKIE, ""), None)
         if target:
             query = [("state", request.args["state"])] if request.args.get("state") else []
-            return redirect(add_params_to_uri(target, query))
-        return "<!doctype html><p>Đã đăng xuất khỏi Cổng DVC quốc gia (mô phỏng).</p>"
+            response = redirect(add_params_to_uri(target, query))
+        else:
+            response = make_response(
+                f"<!doctype html><p>Đã đăng xuất khỏi {state.portal.title} (mô phỏng).</p>"
+            )
+        response.delete_cookie(REMEMBER_COOKIE)
+        return response
 
     @app.get("/")
     def index():  # noqa: ANN202
         """What this is, where its endpoints are, and its demo people."""
         return render_template_string(
-            INDEX_PAGE, issuer=state.issuer, client_id=state.client_id, people=DEMO_PEOPLE
+            INDEX_PAGE,
+            title=state.portal.title,
+            issuer=state.issuer,
+            client_id=state.client_id,
+            people=state.portal.people,
         )
 
     @app.get("/mock/sessions")
     def sessions_page():  # noqa: ANN202
         """The portal's own "log out" for a person: who has sessions here, with a button each."""
         with state.lock:
-            active = [p for p in DEMO_PEOPLE if state.sessions.get(p.tech_id)]
+            active = [p for p in state.portal.people if state.sessions.get(p.tech_id)]
         return render_template_string(SESSIONS_PAGE, people=active, done=request.args.get("done"))
 
     @app.post("/mock/sessions/logout")

@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 
 from ..store import clients, users
 from . import sessions
-from .logout import end_all_for_user, end_session, logged_out_page
+from .logout import end_all_for_user, end_session, logged_out_page, upstream_logout_uri
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -85,7 +85,6 @@ def end_others(session, user):  # noqa: ANN001, ANN201
 @bp.route("/logout", methods=["POST"])
 @signed_in
 def sign_out(session, user):  # noqa: ANN001, ANN201
-    from ..broker.logout import upstream_logout_uri  # the broker imports the sign-in pages
 
     front = end_session(session, "user_signed_out", by=user.username)
     return logged_out_page(front, session.sid, upstream_logout_uri(session.upstream, None))

@@ -52,6 +52,15 @@ def end_all_for_user(
     return ended
 
 
+def upstream_logout_uri(upstream: dict | None, final_uri: str | None) -> str | None:
+    """Where to send the browser to end the session's upstream (national portal) session too,
+    then on to `final_uri`; None when there is none. The broker registers how (the
+    "idp_upstream_logout" extension), so neither the sign-in pages nor the OIDC endpoints
+    import it."""
+    hook = current_app.extensions.get("idp_upstream_logout")
+    return hook(upstream, final_uri) if hook is not None and upstream else None
+
+
 def _origin(uri: str) -> str:
     parts = urlsplit(uri)
     return f"{parts.scheme}://{parts.netloc}"

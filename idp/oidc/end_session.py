@@ -19,7 +19,7 @@ from wtforms import ValidationError
 
 from ..errors import IdpError
 from ..login import sessions
-from ..login.logout import end_session, logged_out_page
+from ..login.logout import end_session, logged_out_page, upstream_logout_uri
 from ..store import users
 from .blueprint import bp
 
@@ -102,8 +102,6 @@ def logout():  # noqa: ANN201
             return make_response(render_template("login/still_signed_in.html", user=user))
 
     front = end_session(session, "rp_initiated", by=req.client.client_id if req.client else None)
-    from ..broker.logout import upstream_logout_uri  # the broker imports the sign-in pages
-
     final = upstream_logout_uri(session.upstream, req.redirect_uri) or req.redirect_uri
     if front:
         return logged_out_page(front, session.sid, final)

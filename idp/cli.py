@@ -36,8 +36,68 @@ class Context:
 
 pass_ctx = click.make_pass_decorator(Context)
 
+# Exit statuses: 2 for bad input or a conflict (as click's own usage errors), 1 when a service
+# the command needs does not answer.
+BAD_INPUT = 2
+UNAVAILABLE = 1
 
-@click.group()
+
+def _say(command: str, message: str) -> None:
+    """One line on stderr: the command, then what went wrong (no traceback)."""
+    text = " ".join(str(message).split())  # a line, whatever the message held
+    click.echo(f"{command}: {text}", err=True)
+
+
+class Command(click.Group):
+    """The `idp` group: every bad input and every conflict, in any subcommand, ends as one line
+    on stderr and exit status 2, never a traceback; an unreachable database or Redis as one
+    line and status 1. Bugs still show their traceback."""
+
+    def main(self, args=None, prog_name=None, **extra):  # noqa: ANN001, ANN201
+        from redis.exceptions import RedisError
+        from sqlalchemy.exc import IntegrityError, OperationalError
+
+        extra.pop("standalone_mode", None)
+        name = prog_name or "idp"
+        try:
+            code = super().main(args, prog_name=name, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else name
+            _say(where, f"{exc.format_message()} (see {where} --help)")
+            sys.exit(BAD_INPUT)
+        except click.ClickException as exc:
+            _say(name, exc.format_message())
+            sys.exit(BAD_INPUT if exc.exit_code == 1 else exc.exit_code)
+        except click.Abort:
+            _say(name, "aborted")
+            sys.exit(130)
+        except IntegrityError:
+            # The constraint's own text may quote personal data (PostgreSQL names the value).
+            _say(
+                name,
+                "conflict with existing data (a value that must be unique is taken); "
+                "nothing was changed",
+            )
+            sys.exit(BAD_INPUT)
+        except OperationalError as exc:
+            _say(name, f"the database did not answer: {type(exc.orig).__name__}")
+            sys.exit(UNAVAILABLE)
+        except ConfigError as exc:
+            _say(name, str(exc))
+            sys.exit(BAD_INPUT)
+        except UnicodeDecodeError as exc:
+            _say(name, f"a file is not UTF-8 text: {exc.reason}")
+            sys.exit(BAD_INPUT)
+        except RedisError as exc:
+            _say(name, f"Redis did not answer: {type(exc).__name__}")
+            sys.exit(UNAVAILABLE)
+        except OSError as exc:
+            _say(name, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+            sys.exit(BAD_INPUT)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=Command)
 @click.option(
     "--config",
     "config_path",
@@ -490,6 +550,8 @@ def clients_sync(ctx: Context, directory: str | None) -> None:
     from .store.client_files import ClientFileError, sync_directory
 
     folder = Path(directory or ctx.config.clients_dir)
+    if directory and not folder.is_dir():
+        raise click.BadParameter(f"{folder} is not a folder", param_hint="'--dir'")
     with ctx.app().app_context():
         try:
             results = sync_directory(folder)

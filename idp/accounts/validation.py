@@ -56,8 +56,16 @@ def validate_new_user(
         raise ValidationError("full_name", "must be 1-200 characters")
     if email is not None and not EMAIL_RE.fullmatch(email):
         raise ValidationError("email", "not a valid email address")
-    if national_id is not None and not re.fullmatch(r"\d{9}|\d{12}", national_id):
+    if national_id is not None and not re.fullmatch(r"[0-9]{9}|[0-9]{12}", national_id):
         raise ValidationError("national_id", "must be 12 digits (CCCD) or 9 digits (CMND)")
+    if national_id is not None and db.session.scalar(
+        select(User.id).where(
+            User.national_id == national_id,
+            User.active.is_(True),
+            User.account_type == "citizen",
+        )
+    ):
+        raise ValidationError("national_id", "already the number of another active account")
     return {
         "username": username,
         "password": password,

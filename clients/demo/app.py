@@ -42,6 +42,7 @@ class DemoSettings:
     public_url: str  # where this app is reached, e.g. http://127.0.0.1:9000
     scope: str = "openid profile email phone address national_id"
     mfa_acr: str = "LoA1-MFA"
+    national_acr: str = "LoA2"  # a verified national identity (VNeID level 2)
 
 
 @dataclass
@@ -217,6 +218,8 @@ def create_app(settings: DemoSettings) -> Flask:
         extra = {}
         if request.form.get("mfa"):
             extra["acr_values"] = settings.mfa_acr
+        elif request.form.get("level2"):
+            extra["acr_values"] = settings.national_acr
         return hub.authorize_redirect(settings.public_url + "/callback", **extra)
 
     @app.get("/callback")

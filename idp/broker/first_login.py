@@ -194,6 +194,7 @@ PROOF_ERRORS = {
         "nothing was linked. Sign in there with the account you used before, or choose below."
     ),
     "linked": _l("This national account is already linked to an account."),
+    "other": _l("That portal cannot prove this account. Use one of the buttons below."),
 }
 
 
@@ -219,11 +220,14 @@ def choose(iid: str):  # noqa: ANN201
             raise interaction.InteractionExpired(status=400)
         action = request.form.get("action")
         replace = request.form.get("replace") == "1"
-        if action == "prove" and request.form.get("connector") in provers:
-            # The waiting identity stays; the next national answer must prove the account.
-            interaction.update(iid, ix, proving=request.form["connector"], replace=replace)
-            return redirect(url_for("broker.start", iid=iid, name=request.form["connector"]))
-        if action == "link":
+        user = None
+        if action == "prove":
+            if request.form.get("connector") in provers:
+                # The waiting identity stays; the next national answer must prove the account.
+                interaction.update(iid, ix, proving=request.form["connector"], replace=replace)
+                return redirect(url_for("broker.start", iid=iid, name=request.form["connector"]))
+            errors = {"prove": PROOF_ERRORS["other"]}
+        elif action == "link":
             user, errors = _link_existing(identity, request.form, provers, replace)
         else:
             values.update(

@@ -257,9 +257,6 @@ INDEX_PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
 </body></html>"""
 
 
-REMEMBER_COOKIE = "mock_portal_session"
-
-
 def _must_authenticate(args, auth_time: int) -> bool:  # noqa: ANN001
     """OIDC Core §3.1.2.1: prompt=login, or a session older than max_age, means sign in now."""
     if "login" in args.get("prompt", "").split():
@@ -288,6 +285,8 @@ class MockNational:
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.portal = PORTALS[portal]
+        # Cookies do not tell ports apart: each portal on loopback needs a name of its own.
+        self.cookie = f"mock_{portal}_{uuid.uuid4().hex[:8]}"
         # Browsers that chose "stay signed in": cookie value -> person, kind, level, auth_time.
         self.remembered: dict[str, dict] = {}
         self.client_id = client_id
@@ -454,7 +453,7 @@ def create_mock_app(state: MockNational) -> Flask:
         if not args.get("code_challenge") or args.get("code_challenge_method") != "S256":
             return error("invalid_request", "PKCE with S256 is required")
         with state.lock:
-            remembered = state.remembered.get(request.cookies.get(REMEMBER_COOKIE, ""))
+            remembered = state.remembered.get(request.cookies.get(state.cookie, ""))
         if remembered and not _must_authenticate(args, remembered["auth_time"]):
             # Like many real portals: the session it has answers, whatever acr_values asked.
             query = {"code": state.new_code(dict(args.items()), **remembered)}
@@ -509,7 +508,7 @@ def create_mock_app(state: MockNational) -> Flask:
             cookie = secrets.token_urlsafe(16)
             with state.lock:
                 state.remembered[cookie] = signed_in
-            response.set_cookie(REMEMBER_COOKIE, cookie, httponly=True, samesite="Lax")
+            response.set_cookie(state.cookie, cookie, httponly=True, samesite="Lax")
         return response
 
     def token_error(code: str, status: int = 400):  # noqa: ANN202
@@ -621,7 +620,7 @@ def create_mock_app(state: MockNational) -> Flask:
                 if claims.get("sid") in remaining:
                     remaining.remove(claims["sid"])
         with state.lock:
-            state.remembered.pop(request.cookies.get(REMEMBER_COOKIE, ""), None)
+            state.remembered.pop(request.cookies.get(state.cookie, ""), None)
         if target:
             query = [("state", request.args["state"])] if request.args.get("state") else []
             response = redirect(add_params_to_uri(target, query))
@@ -629,7 +628,7 @@ def create_mock_app(state: MockNational) -> Flask:
             response = make_response(
                 f"<!doctype html><p>Đã đăng xuất khỏi {state.portal.title} (mô phỏng).</p>"
             )
-        response.delete_cookie(REMEMBER_COOKIE)
+        response.delete_cookie(state.cookie)
         return response
 
     @app.get("/")

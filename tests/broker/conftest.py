@@ -25,11 +25,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_mock_national(port: int) -> subprocess.Popen:
+def run_mock_national(port: int, portal: str = "dvcqg") -> subprocess.Popen:
     """The mock portal on this port, started the way an operator starts it; it answers."""
     env = {**os.environ, "IDP_MOCK_NATIONAL_SECRET": SECRET}
+    callback = f"{ISSUER}/broker/{portal}/callback"
     process = subprocess.Popen(
-        [shutil.which("idp"), "mock-national", "--port", str(port), "--redirect-uri", CALLBACK],
+        [
+            shutil.which("idp"),
+            "mock-national",
+            "--port",
+            str(port),
+            "--redirect-uri",
+            callback,
+            "--portal",
+            portal,
+        ],  # fmt: skip
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -57,9 +67,19 @@ def mock_national():
     process.wait(10)
 
 
-def mock_connector(base: str) -> ConnectorConfig:
+@pytest.fixture(scope="session")
+def mock_vneid():
+    """A second mock portal process playing VNeID, with its own people."""
+    port = free_port()
+    process = run_mock_national(port, "vneid")
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+
+
+def mock_connector(base: str, **changes) -> ConnectorConfig:
     """The national portal connector, pointed at the mock."""
-    return ConnectorConfig(
+    settings = dict(
         label_vi="Tài khoản cấp bởi Cổng DVC quốc gia",
         label_en="Account issued by the National Public Service Portal",
         discovery_url=base + "/.well-known/openid-configuration",
@@ -67,6 +87,17 @@ def mock_connector(base: str) -> ConnectorConfig:
         client_secret_env="IDP_MOCK_NATIONAL_SECRET",
         acr_values="LoA1",
         timeout=5.0,
+    )
+    return ConnectorConfig(**{**settings, **changes})
+
+
+def vneid_connector(base: str) -> ConnectorConfig:
+    return mock_connector(
+        base,
+        label_vi="Tài khoản định danh điện tử cấp bởi Bộ Công an (VNeID)",
+        label_en="Electronic identity issued by the Ministry of Public Security (VNeID)",
+        acr_values="LoA2",
+        trusted_identity=True,
     )
 
 

@@ -33,7 +33,7 @@ from ..store import audit, db, federation, users
 from ..store.models import User
 from . import national_data
 from .labels import label
-from .upstream import UpstreamIdentity
+from .upstream import Connector, UpstreamError, UpstreamIdentity
 
 bp = Blueprint("first_login", __name__)
 
@@ -237,7 +237,7 @@ def choose(iid: str):  # noqa: ANN201
             user, errors = _create(identity, request.form, provers)
         if user is not None:
             return _sign_in(iid, ix, client, user, identity)
-    return flow.page(
+    response = flow.page(
         "login/national_first.html",
         params,
         400 if errors else 200,
@@ -255,6 +255,19 @@ def choose(iid: str):  # noqa: ANN201
         errors=errors,
         values=values,
     )
+    # A proof's form posts, then redirects to that portal: CSP form-action must allow it.
+    origins = [response.csp_form_action, *(_portal_origin(name) for name in provers)]
+    response.csp_form_action = " ".join(dict.fromkeys(o for o in origins if o))
+    return response
+
+
+def _portal_origin(name: str) -> str:
+    """Where a connector's sign-in page is (its authorization endpoint's origin), or ""."""
+    try:
+        meta = Connector(name, current_app.config["IDP"].connectors[name]).metadata()
+    except UpstreamError:
+        return ""  # the button still shows; the broker reports the portal as unreachable
+    return flow.redirect_origin(meta["authorization_endpoint"])
 
 
 def _existing_account(identity: UpstreamIdentity) -> User | None:

@@ -60,6 +60,7 @@ class DevStack:
     hub: str
     mock: str
     demo: str
+    vneid: str
     instance: Path
     output: list[str]
 
@@ -82,7 +83,7 @@ class DevStack:
 def dev_stack(tmp_path_factory):
     """`idp dev` on spare loopback ports, in its own folder; stopped with SIGTERM at the end."""
     workdir = tmp_path_factory.mktemp("idp-dev")
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(4)]
     command = [
         sys.executable,
         "-m",
@@ -94,6 +95,8 @@ def dev_stack(tmp_path_factory):
         str(ports[1]),
         "--demo-port",
         str(ports[2]),
+        "--vneid-port",
+        str(ports[3]),
         "--instance-dir",
         str(workdir / "instance-dev"),
     ]
@@ -132,6 +135,7 @@ def dev_stack(tmp_path_factory):
         hub=f"http://127.0.0.1:{ports[0]}",
         mock=f"http://127.0.0.1:{ports[1]}",
         demo=f"http://127.0.0.1:{ports[2]}",
+        vneid=f"http://127.0.0.1:{ports[3]}",
         instance=workdir / "instance-dev",
         output=output,
     )

@@ -473,10 +473,15 @@ CONNECTORS_EXAMPLE = """
 # userinfo_endpoint = "https://xacthuc.dichvucong.gov.vn/oauth2/userinfo"
 # jwks_uri = "https://xacthuc.dichvucong.gov.vn/oauth2/jwks"   # ask the portal for it
 # issuer = "https://xacthuc.dichvucong.gov.vn"                 # ask the portal for it
+# end_session_endpoint = "https://xacthuc.dichvucong.gov.vn/oauth2/logout"
 # client_id = "ask-the-national-portal"
 # client_secret_env = "IDP_DVCQG_CLIENT_SECRET"
 # scope = "openid"
-# acr_values = "LoA1"
+# acr_values = "LoA1"                          # asked for when no particular level is needed
+# request_levels = { LoA1 = "LoA1", LoA2 = "LoA2" }   # the hub's level → acr_values sent
+# step_up_prompt = "login"                      # sent with a request above acr_values
+# step_up_max_age = 0                           # likewise; negative: not sent
+# trusted_identity = true                       # it verifies the CCCD / tax code it asserts
 #
 # [connectors.vneid]
 # label_vi = "Tài khoản định danh điện tử cấp bởi Bộ Công an (VNeID)"
@@ -484,6 +489,8 @@ CONNECTORS_EXAMPLE = """
 # discovery_url = "https://sso.dancuquocgia.gov.vn/auth/.well-known/openid-configuration"
 # client_id = "ask-the-ministry"
 # client_secret_env = "IDP_VNEID_CLIENT_SECRET"
+# acr_values = "LoA2"
+# trusted_identity = true
 #
 # National-only sign-in (Decree 69/2024/NĐ-CP, Art. 40), set in [broker] above:
 # national_only_citizen_from = "2024-07-01"

@@ -91,3 +91,19 @@ def test_the_default_time_outs_keep_a_request_under_gunicorns_and_others_are_nam
     warnings = time_budget_warnings(slow)
     assert any(w.startswith("database") for w in warnings)
     assert any(w.startswith("connectors.dvcqg") for w in warnings)
+
+
+def test_the_readmes_explicit_endpoint_example_loads_and_is_complete(tmp_path):
+    """Operators copy it: every endpoint a connector uses, the end-session one included (or
+    the hub's logout would not continue at the portal), and the level mapping."""
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "token_endpoint" in b]
+    path = tmp_path / "idp.toml"
+    path.write_text('issuer = "https://dangnhap.example.gov.vn"\n' + block, encoding="utf-8")
+    dvcqg = load_config(str(path), env={}).connectors["dvcqg"]
+    for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint",
+                 "end_session_endpoint", "issuer", "jwks_uri"):  # fmt: skip
+        assert getattr(dvcqg, name), name
+    assert dvcqg.request_levels["LoA2"] == "LoA2" and dvcqg.trusted_identity

@@ -33,6 +33,12 @@ CONFIRM_FIRST = _l(
 )
 
 
+FIRST_PASSWORD_NEEDS_RECENT_SIGN_IN = _l(
+    "To set a first password, sign out and sign in again with your national account, then "
+    "come back here within a few minutes."
+)
+
+
 def update(user: User, form, session: SsoSession) -> ProfileOutcome:  # noqa: ANN001
     errors: dict = {}
     values = {}
@@ -88,8 +94,13 @@ def update(user: User, form, session: SsoSession) -> ProfileOutcome:  # noqa: AN
 
 def change_password(user: User, session: SsoSession, current: str, new: str, confirm: str) -> dict:
     """Needs the current password (and, by the page, a recent second factor); other sessions
-    end, this one stays, and no reset link sent before works any more."""
-    if not verify_password(user.password_hash, current):
+    end, this one stays, and no reset link sent before works any more. An account made through
+    a national portal has no password to give: its first one needs a recent national sign-in
+    (or second factor) instead."""
+    if user.password_hash is None:
+        if not step_up.recent(session):
+            return {"current_password": FIRST_PASSWORD_NEEDS_RECENT_SIGN_IN}
+    elif not verify_password(user.password_hash, current):
         return {"current_password": _l("The current password is not right.")}
     try:
         v.password(new, username_value=user.username)

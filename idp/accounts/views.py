@@ -263,7 +263,11 @@ def change_password(session, user):  # noqa: ANN001, ANN201
             return render_template("accounts/password_changed.html", user=user)
     status = 400 if errors else 200
     return render_template(
-        "accounts/change_password.html", form=form, errors=errors, values={}
+        "accounts/change_password.html",
+        form=form,
+        errors=errors,
+        values={},
+        first=user.password_hash is None,
     ), status
 
 

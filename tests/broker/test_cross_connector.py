@@ -271,3 +271,33 @@ def test_without_prompt_the_portal_answers_from_its_weaker_session_and_is_refuse
     assert "Tài khoản cấp bởi Cổng DVC quốc gia chưa xác thực" in page
     [event] = events(app, "national_level_not_reached")
     assert (event.detail["reached"], event.detail["needed"]) == ("LoA1", "LoA2")
+
+
+def test_an_account_made_through_a_portal_sets_its_first_password_after_a_fresh_sign_in(
+    hub, app, client, clock
+):
+    client_id, secret = client
+    first = at_portal(hub, start(hub, client_id, "vneid"), "cuong")
+    path, html = first_login_page(hub, first)
+    hub.id_token_after(post_choice(hub, path, html, action="create", username="levancuong",
+                                   email="c@example.vn"), client_id, secret)  # fmt: skip
+    page = hub.web.get("/account/password").get_data(as_text=True)
+    assert "Đặt mật khẩu" in page and 'name="current_password"' not in page
+    form = {"csrf_token": hidden_inputs(page)["csrf_token"], "password": "Mật-khẩu-mới-456",
+            "password_confirm": "Mật-khẩu-mới-456"}  # fmt: skip
+    # Long after the national sign-in, the session alone does not set one.
+    clock.advance(app.config["IDP"].login.step_up_max_age + 60)
+    stale = hub.web.post("/account/password", data=form)
+    assert stale.status_code in (303, 400)
+    with app.app_context():
+        assert users.by_username("levancuong").password_hash is None
+    # Right after signing in again through the portal, it does; then it signs in locally.
+    hub.web = app.test_client()
+    again = at_portal(hub, start(hub, client_id, "vneid"), "cuong")
+    hub.id_token_after(again, client_id, secret)
+    page = hub.web.get("/account/password").get_data(as_text=True)
+    form["csrf_token"] = hidden_inputs(page)["csrf_token"]
+    assert hub.web.post("/account/password", data=form).status_code == 200
+    hub.web = app.test_client()
+    signed_in = hub.sign_in(client_id, username="levancuong", password="Mật-khẩu-mới-456")
+    assert "code" in query_of(signed_in.headers["Location"])

@@ -1,7 +1,8 @@
-"""Benchmark the hub on loopback beside its ceilings, measured in the same run.
+"""Benchmark the hub on loopback beside its ceilings, and beside node-oidc-provider, measured
+in the same run.
 
     python bench/run.py [--backend sqlite|pg] [--requests 3000] [--seconds 10] [--clients 4]
-                        [--repeat 1]
+                        [--repeat 1] [--peer] [--per-core]
 
 It starts `idp serve` (gunicorn, the config's 2 sync workers) on the embedded defaults or on
 PostgreSQL + Redis, and `bench/ceiling.py` under gunicorn with the same worker settings. Each
@@ -10,6 +11,13 @@ p99 latency, and the share of the relevant ceiling: the crypto ceiling (sign one
 the hub's key) for the token exchange, the framework ceiling (a bare Flask endpoint) for the
 others. Tokens and codes a scenario consumes are made beforehand through the hub's own store
 code, so that only the measured endpoint is loaded.
+
+With `--peer`, node-oidc-provider (bench/peer/, pinned in its package-lock.json; memory adapter,
+RS256 ID tokens, opaque access tokens, refresh rotation, one confidential client with consent
+granted on first use) runs beside the hub, and every scenario is loaded against both with the
+same generator, in interleaved rounds (hub, node, hub, node…); the table gives each side's
+median and hub/node. `--per-core` runs one hub worker and node's single process pinned to CPU 0
+and the generator pinned to CPU 1.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import requests
 
@@ -63,8 +71,9 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 class Bench:
-    def __init__(self, backend: str, workdir: Path) -> None:
+    def __init__(self, backend: str, workdir: Path, workers: int = 2, pin: str = "") -> None:
         self.backend = backend
+        self.pin = ["taskset", "-c", pin] if pin else []
         self.workdir = workdir
         self.hub_port, self.ceiling_port = free_port(), free_port()
         self.issuer = f"http://127.0.0.1:{self.hub_port}"
@@ -85,7 +94,7 @@ class Bench:
                 f'redis_url = "{REDIS_URL}"',
                 f'redis_key_prefix = "idpbench:{name}:"',
             ]
-        lines += ["[server]", "workers = 2", "[tokens]", "code_ttl = 60"]
+        lines += ["[server]", f"workers = {workers}", "[tokens]", "code_ttl = 60"]
         self.config_path = workdir / "bench.toml"
         self.config_path.write_text("\n".join(lines) + "\n")
         self.processes: list[subprocess.Popen] = []
@@ -117,7 +126,7 @@ class Bench:
         hub_log = (self.workdir / "hub.log").open("w")
         self.processes.append(
             subprocess.Popen(
-                [*idp, "serve", "--port", str(self.hub_port)],
+                [*self.pin, *idp, "serve", "--port", str(self.hub_port)],
                 stdout=hub_log,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
@@ -132,6 +141,7 @@ class Bench:
         self.processes.append(
             subprocess.Popen(
                 [
+                    *self.pin,
                     sys.executable,
                     "-m",
                     "gunicorn",
@@ -219,11 +229,94 @@ class Bench:
         data = dict(re.findall(r'name="([^"]+)" type="hidden" value="([^"]*)"', page.text))
         data.update(username="benchuser", password=PASSWORD)
         action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
-        done = web.post(self.issuer + action, data=data, allow_redirects=False, timeout=10)
+        done = web.post(urljoin(page.url, action), data=data, allow_redirects=False, timeout=10)
         resumed = web.get(self.issuer + done.headers["Location"], allow_redirects=False, timeout=10)
         assert "code=" in resumed.headers.get("Location", ""), resumed.headers
         cookie = self.config.session.cookie_name
         return f"{cookie}={web.cookies.get(cookie)}"
+
+    def basic(self) -> str:
+        raw = f"{self.client_id}:{self.secret}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+    name = "hub"
+    paths = {
+        "authorize": "/authorize",
+        "token": "/token",
+        "userinfo": "/userinfo",
+        "introspect": "/introspect",
+        "discovery": "/.well-known/openid-configuration",
+        "jwks": "/jwks",
+    }
+
+    @property
+    def port(self) -> int:
+        return self.hub_port
+
+
+class NodePeer:
+    """node-oidc-provider 9 (bench/peer/provider.mjs) as the peer: the same scenarios, its own
+    paths; codes and tokens minted through its own models."""
+
+    name = "node-oidc-provider"
+    paths = {
+        "authorize": "/auth",
+        "token": "/token",
+        "userinfo": "/me",
+        "introspect": "/token/introspection",
+        "discovery": "/.well-known/openid-configuration",
+        "jwks": "/jwks",
+    }
+
+    def __init__(self, workdir: Path, pin: str = "") -> None:
+        self.workdir = workdir
+        self.pin = ["taskset", "-c", pin] if pin else []
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.client_id, self.secret = "bench-client", secrets.token_urlsafe(32)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        peer = REPO / "bench" / "peer"
+        if not (peer / "node_modules" / "oidc-provider").exists():
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(peer)],
+                           check=True, capture_output=True)  # fmt: skip
+        log = self.workdir / "peer.log"
+        self.process = subprocess.Popen(
+            [*self.pin, "node", str(peer / "provider.mjs"), str(self.port), self.client_id,
+             self.secret, REDIRECT],
+            stdout=log.open("w"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        wait_ready(f"{self.issuer}/.well-known/openid-configuration", self.process, log)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+    def codes(self, n: int) -> list[str]:
+        return requests.get(f"{self.issuer}/bench/codes", params={"n": n}, timeout=120).json()
+
+    def token_pairs(self, n: int) -> list[tuple[str, str]]:
+        answer = requests.get(f"{self.issuer}/bench/tokens", params={"n": n}, timeout=120)
+        return [tuple(pair) for pair in answer.json()]
+
+    def sso_cookie(self) -> str:
+        """Sign in once through its development login page (any login); consent is granted on
+        first use; the cookies are what silent SSO reuses."""
+        web = requests.Session()
+        query = urlencode({"response_type": "code", "client_id": self.client_id,
+                           "redirect_uri": REDIRECT, "scope": "openid profile email",
+                           "nonce": secrets.token_urlsafe(12)})  # fmt: skip
+        page = web.get(f"{self.issuer}/auth?{query}", timeout=10)
+        action = re.search(r'<form autocomplete="off" action="([^"]+)"', page.text).group(1)
+        done = web.post(urljoin(page.url, action), data={"prompt": "login", "login": "bench",
+                                                    "password": "x"}, timeout=10,
+                        allow_redirects=False)  # fmt: skip
+        while done.status_code in (302, 303) and done.headers["Location"].startswith(self.issuer):
+            done = web.get(done.headers["Location"], allow_redirects=False, timeout=10)
+        assert "code=" in done.headers.get("Location", ""), (done.status_code, done.text[:300])
+        return "; ".join(f"{c.name}={c.value}" for c in web.cookies)
 
     def basic(self) -> str:
         raw = f"{self.client_id}:{self.secret}".encode()
@@ -235,6 +328,85 @@ def form(data: dict[str, str]) -> bytes:
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def protocol(target, n: int, seconds: float, clients: int) -> dict[str, loadgen.Result]:
+    """The protocol scenarios against one provider (the hub or its peer), by its own paths."""
+    req = loadgen.request_bytes
+    paths = target.paths
+    results: dict[str, loadgen.Result] = {}
+
+    def measure(name, chains, ok=(200,)):  # noqa: ANN001, ANN202
+        loadgen.run("warm-up", target.port, chains[: min(len(chains), 100)], ok=ok,
+                    clients=clients)  # fmt: skip
+        results[name] = loadgen.run(name, target.port, chains[100:] or chains, ok=ok,
+                                    clients=clients, max_seconds=seconds)  # fmt: skip
+        return results[name]
+
+    authorization = {**FORM, "Authorization": target.basic()}
+
+    def token_post(fields: dict[str, str]) -> bytes:
+        """A token request, authenticated as the benchmark's client."""
+        return req("POST", paths["token"], authorization, form(fields))
+
+    def exchange(code: str) -> bytes:
+        return token_post(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+        )
+
+    discovery = [
+        loadgen.fixed(req("GET", paths["discovery"] if i % 2 else paths["jwks"])) for i in range(n)
+    ]
+    measure("discovery + JWKS", discovery)
+    codes = target.codes(n + 100)
+    measure("token (code exchange + ID token)", [loadgen.fixed(exchange(c)) for c in codes])
+    pairs = target.token_pairs(n + 100)
+    refreshes = [
+        loadgen.fixed(token_post({"grant_type": "refresh_token", "refresh_token": r}))
+        for _, r in pairs
+    ]
+    measure("refresh (rotation + ID token)", refreshes)
+    bearer = {"Authorization": f"Bearer {pairs[0][0]}"}
+    measure("userinfo", [loadgen.fixed(req("GET", paths["userinfo"], bearer))] * n)
+    access = pairs[0][0]
+    measure("introspection",
+            [loadgen.fixed(req("POST", paths["introspect"], authorization,
+                               form({"token": access})))] * n)  # fmt: skip
+
+    cookie = target.sso_cookie()
+
+    def authorize(_previous: bytes | None) -> bytes:
+        """Each round trip has its own nonce: the hub refuses a nonce it has seen."""
+        query = urlencode({"response_type": "code", "client_id": target.client_id,
+                           "redirect_uri": REDIRECT, "scope": "openid profile",
+                           "nonce": secrets.token_urlsafe(12)})  # fmt: skip
+        return req("GET", f"{paths['authorize']}?{query}", {"Cookie": cookie})
+
+    def advance(answer: bytes | None) -> bytes | None:
+        """The next hop of the round trip, read from the previous answer: the provider's own
+        redirect (a resumed request), the client's code to exchange, the access token to use;
+        the userinfo answer ends it."""
+        head, _, body = (answer or b"").partition(b"\r\n\r\n")
+        location = re.search(rb"\r\nlocation: ([^\r]+)", head, re.IGNORECASE)
+        own = target.issuer.encode()
+        if location and location.group(1).startswith((b"/", own)):
+            path = location.group(1)[len(own) :] if location.group(1).startswith(own) else None
+            return req("GET", (path or location.group(1)).decode(), {"Cookie": cookie})
+        if location:
+            code = parse_qs(urlsplit(location.group(1).decode()).query).get("code")
+            if not code:
+                return req("GET", "/missing-code")  # counted as an error
+            return exchange(code[0])
+        data = json.loads(body or b"{}")
+        if "access_token" in data:
+            return req("GET", paths["userinfo"],
+                       {"Authorization": f"Bearer {data['access_token']}"})  # fmt: skip
+        return None  # userinfo answered: the round trip is done
+
+    chain = [authorize, advance, advance, advance, advance]
+    measure("silent SSO round trip (authorize, token, userinfo)", [chain] * (n // 3 + 100),
+            ok=(200, 302, 303))  # fmt: skip
+    return results
 
 
 def scenarios(bench: Bench, n: int, seconds: float, clients: int) -> list[tuple]:
@@ -249,73 +421,12 @@ def scenarios(bench: Bench, n: int, seconds: float, clients: int) -> list[tuple]
         return results[name]
 
     cp, hp = bench.ceiling_port, bench.hub_port
-    authorization = {**FORM, "Authorization": bench.basic()}
-
-    def token_post(fields: dict[str, str]) -> bytes:
-        """A token request, authenticated as the benchmark's client."""
-        return req("POST", "/token", authorization, form(fields))
-
-    def exchange(code: str) -> bytes:
-        return token_post(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
-        )
-
     measure("framework ceiling (bare Flask)", cp, [loadgen.fixed(req("GET", "/hello"))] * n)
     measure("crypto ceiling (sign RS256 JWT)", cp, [loadgen.fixed(req("GET", "/sign"))] * n)
     # The hub's own per-request work (request id, metrics, access log, input guards, security
     # headers) with no store and no protocol: the most any hub endpoint can reach.
     measure("hub floor (/healthz)", hp, [loadgen.fixed(req("GET", "/healthz"))] * n)
-    discovery = [
-        loadgen.fixed(req("GET", "/.well-known/openid-configuration" if i % 2 else "/jwks"))
-        for i in range(n)
-    ]
-    measure("discovery + JWKS", hp, discovery)
-    codes = bench.codes(n + 100)
-    token_requests = [loadgen.fixed(exchange(code)) for code in codes]
-    measure("token (code exchange + ID token)", hp, token_requests)
-    pairs = bench.token_pairs(n + 100)
-    refreshes = [
-        loadgen.fixed(token_post({"grant_type": "refresh_token", "refresh_token": r}))
-        for _, r in pairs
-    ]
-    measure("refresh (rotation + ID token)", hp, refreshes)
-    bearer = {"Authorization": f"Bearer {pairs[0][0]}"}
-    measure("userinfo", hp, [loadgen.fixed(req("GET", "/userinfo", bearer))] * n)
-    access = pairs[0][0]
-    measure("introspection", hp,
-            [loadgen.fixed(req("POST", "/introspect", authorization,
-                               form({"token": access})))] * n)  # fmt: skip
-
-    cookie = bench.sso_cookie()
-
-    def authorize(_previous: bytes | None) -> bytes:
-        """Each round trip has its own nonce: the hub refuses a nonce it has seen."""
-        query = urlencode({"response_type": "code", "client_id": bench.client_id,
-                           "redirect_uri": REDIRECT, "scope": "openid profile",
-                           "nonce": secrets.token_urlsafe(12)})  # fmt: skip
-        return req("GET", f"/authorize?{query}", {"Cookie": cookie})
-
-    def advance(answer: bytes | None) -> bytes | None:
-        """The next hop of the round trip, read from the previous answer: the hub's own
-        redirect (a resumed request), the client's code to exchange, the access token to use;
-        the userinfo answer ends it."""
-        head, _, body = (answer or b"").partition(b"\r\n\r\n")
-        location = re.search(rb"\r\nLocation: ([^\r]+)", head)
-        if location and location.group(1).startswith(b"/"):
-            return req("GET", location.group(1).decode(), {"Cookie": cookie})
-        if location:
-            code = parse_qs(urlsplit(location.group(1).decode()).query).get("code")
-            if not code:
-                return req("GET", "/missing-code")  # counted as an error
-            return exchange(code[0])
-        data = json.loads(body or b"{}")
-        if "access_token" in data:
-            return req("GET", "/userinfo", {"Authorization": f"Bearer {data['access_token']}"})
-        return None  # userinfo answered: the round trip is done
-
-    chain = [authorize, advance, advance, advance, advance]
-    measure("silent SSO round trip (authorize, token, userinfo)", hp, [chain] * (n // 3 + 100),
-            ok=(200, 302))  # fmt: skip
+    results.update(protocol(bench, n, seconds, clients))
     ceilings = {
         "token (code exchange + ID token)": "crypto ceiling (sign RS256 JWT)",
         "refresh (rotation + ID token)": "crypto ceiling (sign RS256 JWT)",
@@ -328,6 +439,53 @@ def scenarios(bench: Bench, n: int, seconds: float, clients: int) -> list[tuple]
         )
         rows.append((result, results[ceiling] if ceiling else None))
     return rows
+
+
+def compare(bench: Bench, peer: NodePeer, n: int, seconds: float, clients: int, rounds: int):
+    """Interleaved rounds, hub then node, every scenario; per scenario the median of each."""
+    runs: dict[str, dict[str, list[loadgen.Result]]] = {"hub": {}, "node": {}}
+    loads = []
+    for _ in range(max(1, rounds)):
+        for side, target in (("hub", bench), ("node", peer)):
+            for name, result in protocol(target, n, seconds, clients).items():
+                runs[side].setdefault(name, []).append(result)
+            loads.append(os.getloadavg()[0])
+    return runs, loads
+
+
+def comparison_table(runs: dict, loads: list[float], backend: str, per_core: bool) -> str:
+    def median(results: list[loadgen.Result]) -> loadgen.Result:
+        return sorted(results, key=lambda r: r.rate)[len(results) // 2]
+
+    where = (
+        "per core: one hub worker and node's process pinned to CPU 0, the generator to CPU 1"
+        if per_core
+        else "per machine: the hub's 2 gunicorn sync workers, node's one process, the generator "
+        "on the same 2 cores"
+    )
+    rounds = len(next(iter(runs["hub"].values())))
+    lines = [
+        f"backend: {backend}; {where}; median of {rounds} interleaved rounds; load average "
+        f"during the runs {min(loads):.2f}–{max(loads):.2f}",
+        "",
+        "| scenario | node-oidc-provider | hub | hub/node | hub p50 ms | node p50 ms | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, results in runs["hub"].items():
+        hub, node = median(results), median(runs["node"][name])
+        errors = sum(r.errors for r in results + runs["node"][name])
+        ratio = hub.rate / node.rate if node.rate else 0.0
+        lines.append(
+            f"| {name} | {node.rate:,.0f}/s | {hub.rate:,.0f}/s | {ratio:.2f}× "
+            f"| {hub.p50:.2f} | {node.p50:.2f} | {errors} |"
+        )
+    for side in ("hub", "node"):
+        for results in runs[side].values():
+            for r in results:
+                if r.first_error:
+                    lines.append(f"\nfirst error ({side}) in {r.name}: {r.first_error[:200]!r}")
+                    break
+    return "\n".join(lines)
 
 
 def medians(runs: list[list[tuple]]) -> list[tuple]:
@@ -381,18 +539,39 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="Run every scenario this many times (median)."
     )
+    parser.add_argument("--peer", action="store_true", help="Compare with node-oidc-provider.")
+    parser.add_argument(
+        "--per-core",
+        action="store_true",
+        help="One hub worker and node pinned to CPU 0, the generator to CPU 1 (with --peer).",
+    )
     args = parser.parse_args()
+    pin = "0" if args.per_core else ""
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
-        bench = Bench(args.backend, Path(tmp))
+        bench = Bench(args.backend, Path(tmp), workers=1 if args.per_core else 2, pin=pin)
+        peer = NodePeer(Path(tmp), pin=pin) if args.peer else None
         try:
             bench.start()
-            runs = [
-                scenarios(bench, args.requests, args.seconds, args.clients)
-                for _ in range(max(1, args.repeat))
-            ]
+            if peer is None:
+                runs = [
+                    scenarios(bench, args.requests, args.seconds, args.clients)
+                    for _ in range(max(1, args.repeat))
+                ]
+            else:
+                peer.start()
+                if args.per_core:
+                    os.sched_setaffinity(0, {1})  # the generator's processes inherit it
+                compared = compare(
+                    bench, peer, args.requests, args.seconds, args.clients, args.repeat
+                )
         finally:
             bench.stop()
-    print(table(medians(runs), args.backend, len(runs)))
+            if peer is not None:
+                peer.stop()
+    if peer is None:
+        print(table(medians(runs), args.backend, len(runs)))
+    else:
+        print(comparison_table(*compared, args.backend, args.per_core))
 
 
 if __name__ == "__main__":

@@ -237,6 +237,39 @@ def test_national_only_closes_local_passwords_for_citizens_and_links_on_first_us
     assert hub.id_token_after(linked, client_id, secret)["sub"] == sub
 
 
+@pytest.mark.parametrize("closed_by", ["national_only", "client_level"])
+def test_a_closed_password_form_answers_the_same_right_or_wrong(hub, app, client, closed_by):
+    """No oracle: where no password can sign in (national-only mode, or a client needing a
+    national level), the right and a wrong password get the same page, and both count."""
+    client_id, _ = client
+    if closed_by == "national_only":
+        national_only(app)
+    else:
+        client_id, _ = hub.add_client(first_party=True, min_acr="LoA2")
+    hub.add_user(username="anlocal", national_id="001090000001")
+    login = hub.login_url(client_id)
+    right = hub.login(login, username="anlocal", password="Mật-khẩu-123")
+    wrong = hub.login(login, username="anlocal", password="Mật-khẩu-sai-999")
+
+    def shown(response) -> str:
+        html = response.get_data(as_text=True)
+        return re.search(r'<p class="error" role="alert" id="form-error">(.*?)</p>', html, re.S)[1]
+
+    assert right.status_code == wrong.status_code == 400
+    assert shown(right) == shown(wrong)
+    with app.app_context():
+        recorded = db.session.scalars(
+            select(AuditEvent.event).where(AuditEvent.username == "anlocal")
+        ).all()
+    assert sorted(recorded) == ["login_failure", "login_refused"]
+    # Both count: the limit is reached whatever the passwords were.
+    limit = app.config["IDP"].login.max_attempts_per_user
+    for _ in range(limit - 2):
+        hub.login(login, username="anlocal", password="Mật-khẩu-123")
+    locked = hub.login(login, username="anlocal", password="Mật-khẩu-123")
+    assert "đăng nhập sai quá nhiều lần" in shown(locked)
+
+
 def test_national_only_starts_on_its_date_in_vietnam_time(hub, app, client, clock):
     from datetime import datetime, timedelta, timezone
 

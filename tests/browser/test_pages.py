@@ -135,6 +135,9 @@ def test_keyboard_only_sign_in_with_visible_focus(page: Page, dev_stack: DevStac
     open_sign_in(page, dev_stack)
     page.keyboard.press("Shift+Tab")  # from the username field (autofocus) back up the page
     focused = page.evaluate("document.activeElement.textContent.trim()")
+    assert focused.startswith("Tài khoản định danh điện tử cấp bởi Bộ Công an (VNeID)")
+    page.keyboard.press("Shift+Tab")
+    focused = page.evaluate("document.activeElement.textContent.trim()")
     assert focused.startswith("Tài khoản cấp bởi Cổng DVC quốc gia")  # national first
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"

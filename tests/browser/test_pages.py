@@ -149,7 +149,7 @@ def test_keyboard_only_sign_in_with_visible_focus(page: Page, dev_stack: DevStac
     page.keyboard.press("Enter")
     expect(page.locator("main")).to_be_focused()
     page.keyboard.press("Tab")
-    expect(page.locator("ul.national a.button")).to_be_focused()
+    expect(page.locator("ul.national a.button").first).to_be_focused()
     page.locator("#username").focus()
     page.keyboard.type("congdan01")
     page.keyboard.press("Tab")

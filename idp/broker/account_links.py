@@ -14,6 +14,7 @@ from ..login import step_up
 from ..login.account import ActionForm, signed_in
 from ..store import audit, federation
 from . import policy
+from .labels import label
 
 bp = Blueprint("account_links", __name__, url_prefix="/account")
 
@@ -29,9 +30,7 @@ def _page(user, error=None):  # noqa: ANN001, ANN202
     rows = [
         {
             "id": link.id,
-            "label": connectors[link.connector].label_vi
-            if link.connector in connectors
-            else link.connector,
+            "label": label(link.connector) if link.connector in connectors else link.connector,
             "level": link.level or "—",
             "first": format_datetime(datetime.fromtimestamp(link.first_login_at, UTC), "short"),
             "last": format_datetime(datetime.fromtimestamp(link.last_login_at, UTC), "short"),

@@ -31,7 +31,7 @@ from ..login import assurance, flow, interaction, throttle
 from ..login.account import ActionForm
 from ..store import audit, db, federation, users
 from ..store.models import User
-from . import national_data
+from . import health, national_data
 from .labels import label
 from .upstream import Connector, UpstreamError, UpstreamIdentity
 
@@ -262,12 +262,17 @@ def choose(iid: str):  # noqa: ANN201
 
 
 def _portal_origin(name: str) -> str:
-    """Where a connector's sign-in page is (its authorization endpoint's origin), or ""."""
-    try:
-        meta = Connector(name, current_app.config["IDP"].connectors[name]).metadata()
-    except UpstreamError:
-        return ""  # the button still shows; the broker reports the portal as unreachable
-    return flow.redirect_origin(meta["authorization_endpoint"])
+    """Where a connector's sign-in page is (its authorization endpoint's origin). Read from
+    the configuration or cached discovery; fetched (bounded by the connector's timeout) only
+    when neither has it and the portal is not already known to be failing."""
+    connector = Connector(name, current_app.config["IDP"].connectors[name])
+    endpoint = connector.known_authorization_endpoint()
+    if not endpoint and health.unavailable(name) is None:
+        try:
+            endpoint = connector.metadata()["authorization_endpoint"]
+        except UpstreamError:
+            endpoint = ""  # the proof's start reports the portal as unreachable
+    return flow.redirect_origin(endpoint)
 
 
 def _existing_account(identity: UpstreamIdentity) -> User | None:

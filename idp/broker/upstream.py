@@ -155,6 +155,17 @@ class Connector:
             raise UpstreamError("bad_answer", "upstream metadata lacks required endpoints")
         return meta
 
+    def known_authorization_endpoint(self) -> str:
+        """The authorization endpoint if known without a network call (configured, or from
+        discovery already cached), else "": for pages that must not wait on the upstream."""
+        if self.config.authorization_endpoint:
+            return self.config.authorization_endpoint
+        with _cache_lock:
+            hit = _cache.get(f"meta:{self.config.discovery_url}")
+        found = hit[1] if hit else {}
+        value = found.get("authorization_endpoint") if isinstance(found, dict) else None
+        return value if isinstance(value, str) else ""
+
     def _keys(self, jwks_uri: str, refresh: bool = False) -> KeySet:
         key = f"jwks:{jwks_uri}"
         if refresh:

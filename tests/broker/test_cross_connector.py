@@ -98,12 +98,22 @@ def events(app, name):
         return db.session.scalars(select(AuditEvent).where(AuditEvent.event == name)).all()
 
 
-def test_an_account_made_through_vneid_is_proved_with_vneid_not_a_password(hub, app, client):
+def test_an_account_made_through_vneid_is_proved_with_vneid_not_a_password(
+    hub, app, client, mock_vneid
+):
     client_id, secret = client
     sub = created_through_vneid(hub, client_id, secret)
     # Through the national portal's own account kind (level 1, below the VNeID link's 2).
     first = at_portal(hub, start(hub, client_id, "dvcqg"), "cuong", "dvcqg")
     path, html = first_login_page(hub, first)
+    # The proof's form leads to VNeID: the page's CSP lets the browser follow it, even in a
+    # worker that has not read VNeID's discovery yet.
+    from idp.broker.upstream import forget_caches
+
+    forget_caches()
+    csp = hub.web.get(path).headers["Content-Security-Policy"]
+    form_action = next(d for d in csp.split(";") if d.strip().startswith("form-action"))
+    assert mock_vneid in form_action
     assert "Chứng minh bằng cổng bạn đã dùng trước đây" in html and VNEID in html
     assert 'id="password"' not in html  # no password form for an account without one
     # A password it never had: said at once, nothing checked or counted.

@@ -5,10 +5,7 @@ A plain HTML form (username, password, submit) so any browser and simple scripts
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, current_app, redirect, url_for
-from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
@@ -16,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 
 from ..accounts.passwords import verify_password
 from ..broker import policy
+from ..display import clock_time
 from ..store import audit, consents, users
 from . import assurance, interaction, second_factor, sessions, throttle
 from .flow import client_id_of as _client_id
@@ -76,7 +74,7 @@ class ConsentForm(FlaskForm):
 
 
 def _locked_message(until: int):  # noqa: ANN202
-    when = format_datetime(datetime.fromtimestamp(until, UTC), "HH:mm")
+    when = clock_time(until)
     return _l(
         "Too many failed sign-in attempts. Signing in is locked until %(time)s; try again "
         "then, or reset your password.",

@@ -180,6 +180,50 @@ def page(context):
     return context.new_page()
 
 
+def sign_in_as_admin(page, stack: DevStack) -> None:  # noqa: ANN001
+    """quantri01 with a password and an SMS code. A code may be sent to a number once a minute
+    (and five times an hour): wait for the "send" button to come back if one just went."""
+    import re
+
+    from playwright.sync_api import expect
+
+    from idp.dev import DEMO_PASSWORD
+
+    page.goto(stack.hub + "/admin")
+    page.fill("#username", "quantri01")
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("button.primary")
+    page.wait_for_url(re.compile(r".*/interaction/[^/]+/otp.*"))
+    page.locator("form.resend button:not([disabled])").click(timeout=90_000)
+    expect(page.locator("#code")).to_be_visible()
+    page.fill("#code", stack.sms_codes()[-1])
+    page.click("form:has(#code) button[type=submit]")
+    page.wait_for_url(stack.hub + "/admin")
+
+
+@pytest.fixture(scope="session")
+def admin_state(browser, dev_stack: DevStack) -> dict:
+    """One admin sign-in for the console tests of the session (its cookies), so they do not
+    each spend one of the admin number's few SMS codes an hour."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    try:
+        sign_in_as_admin(ctx.new_page(), dev_stack)
+        return ctx.storage_state()
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def admin_page(browser, admin_state: dict):
+    """A page of a fresh context already signed in to the admin console."""
+    ctx = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="vi-VN", storage_state=admin_state
+    )
+    ctx.set_default_timeout(15_000)
+    yield ctx.new_page()
+    ctx.close()
+
+
 def save_screenshots(page, name: str) -> list[Path]:  # noqa: ANN001
     """The current page at 390 px (a phone) and 1280 px (a desktop) wide, into test-artifacts/."""
     ARTIFACTS.mkdir(exist_ok=True)

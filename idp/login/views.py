@@ -89,6 +89,7 @@ def login(iid: str):  # noqa: ANN201
     ix, params, client = _load(iid, allow_hub=True)
     form = LoginForm()
     error = None
+    tries_left = None
     if request.method == "GET" and params.get("login_hint"):
         form.username.data = params["login_hint"][:64]
     if request.method == "GET" and request.args.get("reason") in REASONS:
@@ -148,6 +149,8 @@ def login(iid: str):  # noqa: ANN201
                     method="password",
                 )
                 error = _locked_message(until) if until else _l("Wrong username or password.")
+                if not until:
+                    tries_left = throttle.tries_left(request.remote_addr, username)
     elif request.method == "POST":
         error = _l("Please enter your username and password.")
     form.password.data = ""
@@ -160,6 +163,7 @@ def login(iid: str):  # noqa: ANN201
         client=client,
         iid=iid,
         error=error,
+        tries_left=tries_left,
         connectors=_connector_buttons(),
         national_only=[t for t in ("citizen", "organization") if policy.national_only(t)],
     )

@@ -77,6 +77,31 @@ class DevStack:
                 codes.append(found.group(1))
         return codes
 
+    def mail_link(
+        self, to: str, path: str, within: float = 20.0, other_than: str | None = None
+    ) -> str:
+        """The newest link containing `path` in a mail to `to` (the mail outbox of `idp dev`;
+        mail leaves from a background queue, so wait for it, bounded), and not `other_than`
+        (an earlier link, when waiting for the next mail)."""
+        import re
+        from email import message_from_bytes, policy
+
+        deadline = time.monotonic() + within
+        while True:
+            folder = self.instance / "outbox"
+            messages = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+            for path_ in reversed(messages):
+                mail = message_from_bytes(path_.read_bytes(), policy=policy.default)
+                if mail["To"] != to:
+                    continue
+                found = re.search(r"https?://\S+" + re.escape(path) + r"\S+", mail.get_content())
+                if found and found.group(0) != other_than:
+                    return found.group(0)
+                if found:
+                    break  # the newest is the old one: the next mail is not there yet
+            assert time.monotonic() < deadline, f"no mail with {path} to {to}"
+            time.sleep(0.2)
+
 
 @pytest.fixture(scope="session")
 def dev_stack(tmp_path_factory):

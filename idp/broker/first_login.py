@@ -150,6 +150,7 @@ def choose(iid: str):  # noqa: ANN201
         number=_identity_number(identity),
         errors=errors,
         values=values,
+        local_match=_has_local_account(identity),
     )
 
 
@@ -247,3 +248,10 @@ def _create(identity: UpstreamIdentity, form) -> tuple[User | None, dict]:  # no
     if not _link(user, identity, "new_account"):
         return None, {"create": _l("This national account is already linked to an account.")}
     return user, {}
+
+
+def _has_local_account(identity: UpstreamIdentity) -> bool:
+    """Whether an account here holds the number the portal vouched for: then linking is the
+    page's main choice, otherwise creating a new account is."""
+    number = _identity_number(identity)
+    return bool(number) and bool(_active_with_number(identity, number))

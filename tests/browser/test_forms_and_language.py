@@ -35,8 +35,9 @@ def test_tries_left_on_the_password_and_code_pages(page: Page, dev_stack: DevSta
     n1 = int(re.match(r"Còn (\d+) lần thử", first).group(1))
     assert re.match(rf"Còn {n1 - 1} lần thử trước khi việc đăng nhập bị tạm khóa", second)
 
+    dev_stack.add_user("thuso.ma", "Vũ Thị Thử", "0903000021")  # its own number
     open_sign_in(page, dev_stack, mfa=True)
-    sign_in_locally(page, "congdan01")
+    sign_in_locally(page, "thuso.ma")
     page.wait_for_url(re.compile(r".*/interaction/[^/]+/otp.*"))
     page.fill("#code", "000000")
     page.click("form:has(#code) button[type=submit]")

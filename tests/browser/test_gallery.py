@@ -31,8 +31,9 @@ def test_gallery_sign_in_and_second_factor(page: Page, dev_stack: DevStack, gall
     problems += gallery.shoot(page, "sign-in-en", "Sign-in in English")
     page.click("nav.lang a[lang=vi]")
 
+    dev_stack.add_user("anhdep.gallery", "Đặng Văn Ảnh", "0903000022")  # its own number
     open_sign_in(page, dev_stack, mfa=True)
-    sign_in_locally(page, "congdan01")
+    sign_in_locally(page, "anhdep.gallery")
     page.wait_for_url(re.compile(r".*/interaction/[^/]+/otp.*"))
     problems += gallery.shoot(page, "second-factor", "Second factor: SMS code")
     page.fill("#code", "000000")

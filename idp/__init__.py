@@ -46,7 +46,7 @@ def _secret_key(config: Config) -> str:
 
 def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN001
     """Build the hub for one configuration; `clock` replaces time.time in tests."""
-    from . import admin, background, branding, i18n, observability, oidc
+    from . import admin, background, branding, display, i18n, observability, oidc
     from .accounts.owner import bp as owner_bp
     from .accounts.views import bp as accounts_bp
     from .broker import logout as broker_logout
@@ -124,6 +124,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     observability.init_app(app)
     init_input_guards(app)
     i18n.init_app(app)
+    display.init_app(app)
     csrf.init_app(app)
     oidc.init_app(app)
     interaction.init_app(app)

@@ -20,8 +20,19 @@ def _from_ui_locales(value: str | None) -> str | None:
     return None
 
 
+def _from_accept_language() -> str | None:
+    """The browser's first supported language by its q-values: `en-US` asks for English."""
+    best, best_q = None, 0.0
+    for tag, quality in request.accept_languages:
+        lang = tag.split("-")[0].split("_")[0].lower()
+        if lang in SUPPORTED and quality > best_q:
+            best, best_q = lang, quality
+    return best
+
+
 def select_locale() -> str:
-    """An explicit ?lang= wins, then the client's ui_locales, then the cookie, then config."""
+    """An explicit ?lang= wins, then the client's ui_locales, then the cookie (a language the
+    person chose), then the browser's Accept-Language, then config."""
     lang = request.args.get("lang")
     if lang in SUPPORTED:
         return lang
@@ -33,6 +44,7 @@ def select_locale() -> str:
             if request.cookies.get(LANG_COOKIE) in SUPPORTED
             else None
         )
+        or _from_accept_language()
         or current_app.config["IDP"].ui.default_locale
     )
 

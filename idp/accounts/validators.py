@@ -219,13 +219,24 @@ def username_from_name(full_name: str) -> str:
 
 def username(value: str | None) -> str:
     value = (value or "").strip()
+    if not value:
+        raise FieldError(_l("This field is required."))
+    # Each message says what is wrong with this name; the rule itself is the field's hint.
+    if len(value) < 6:
+        raise FieldError(_l("Too short: the username needs at least 6 characters."))
+    if len(value) > 32:
+        raise FieldError(_l("Too long: the username has at most 32 characters."))
     if not USERNAME_RE.fullmatch(value):
-        raise FieldError(_l("6 to 32 characters: letters without accents, digits, '.' or '_'."))
+        raise FieldError(
+            _l("Only letters without accents, digits, '.' and '_' can be used in a username.")
+        )
     return value
 
 
 def password(value: str | None, *, username_value: str | None = None) -> str:
     value = value or ""
+    if not value:
+        raise FieldError(_l("This field is required."))
     if len(value) < MIN_PASSWORD:
         raise FieldError(_l("At least %(n)d characters.", n=MIN_PASSWORD))
     if len(value) > MAX_PASSWORD:
@@ -275,16 +286,17 @@ def birthdate(value: str | None, *, today: date | None = None) -> date:
     raw = (value or "").strip()
     if not raw:
         raise FieldError(_l("This field is required."))
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        year, month, day = (int(x) for x in raw.split("-"))
+    elif re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", raw):
+        day, month, year = (int(x) for x in raw.split("/"))
+    else:
+        raise FieldError(_l("Enter the date as dd/mm/yyyy."))
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-            born = date.fromisoformat(raw)
-        elif re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", raw):
-            day, month, year = (int(x) for x in raw.split("/"))
-            born = date(year, month, day)
-        else:
-            raise ValueError(raw)
+        born = date(year, month, day)
     except ValueError:
-        raise FieldError(_l("Enter the date as dd/mm/yyyy.")) from None
+        # The shape is right (31/02/1992): the day itself is not on the calendar.
+        raise FieldError(_l("This date does not exist.")) from None
     today = today or date.today()
     if born > today or born.year < 1900:
         raise FieldError(_l("This date of birth is not possible."))

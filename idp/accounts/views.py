@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from .. import background
-from ..login import otp, step_up
+from ..login import otp, step_up, way_back
 from ..login.account import signed_in
 from . import divisions, limits, recovery, registration
 from . import phone as phone_service
@@ -52,10 +52,17 @@ def _typed(names: tuple[str, ...]) -> dict[str, str]:
     return {n: request.form.get(n, "")[:300] for n in names if n not in SECRET_FIELDS}
 
 
+def _way_from_sign_in() -> way_back.WayBack | None:
+    """The sign-in this page was opened from (`?ix=`, this browser's own), remembered so that
+    the activation or reset page can lead back to it."""
+    return way_back.remember(request.args.get("ix"))
+
+
 def _registration_page(kind: str, names: tuple[str, ...], register):  # noqa: ANN001, ANN202
     if not current_app.config["IDP"].accounts.registration_open:
         abort(404)
     form = CsrfForm()
+    way = _way_from_sign_in()
     outcome = None
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -63,7 +70,7 @@ def _registration_page(kind: str, names: tuple[str, ...], register):  # noqa: AN
         outcome = register({n: request.form.get(n, "") for n in names})
         if outcome.user is not None:
             return render_template(
-                "accounts/registered.html", user=outcome.user, **_phone_form(outcome)
+                "accounts/registered.html", user=outcome.user, way=way, **_phone_form(outcome)
             )
     errors = outcome.errors if outcome else {}
     status = 400 if outcome and (errors or outcome.mail_failed) else 200
@@ -76,6 +83,7 @@ def _registration_page(kind: str, names: tuple[str, ...], register):  # noqa: AN
         errors=errors,
         mail_failed=bool(outcome and outcome.mail_failed),
         limited=bool(outcome and outcome.limited),
+        way=way,
         provinces=[(p.code, p.label) for p in divisions.provinces()],
         wards=[(w.code, w.name) for w in divisions.wards(request.form.get("province_code", ""))],
     ), status
@@ -137,13 +145,14 @@ def activate(token: str):  # noqa: ANN201
     user, problem = registration.activate(token)
     if user is None:
         return render_template("errors/page.html", message=problem, status=400), 400
-    return render_template("accounts/activated.html", user=user)
+    return render_template("accounts/activated.html", user=user, way=way_back.find())
 
 
 def _ask_for_link(kind, title, sent_message, send):  # noqa: ANN001, ANN202
     """A form that takes a username or email and answers the same whether it matched: the
     look-up and the mail happen in the background queue, after the answer, within limits."""
     form = CsrfForm()
+    way = _way_from_sign_in()
     sent = False
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -153,7 +162,7 @@ def _ask_for_link(kind, title, sent_message, send):  # noqa: ANN001, ANN202
             background.submit(send, identifier)
         sent = True
     return render_template(
-        "accounts/ask_link.html", form=form, sent=sent, title=title, message=sent_message
+        "accounts/ask_link.html", form=form, sent=sent, title=title, message=sent_message, way=way
     )
 
 
@@ -196,7 +205,7 @@ def reset_password(token: str):  # noqa: ANN201
             token, request.form.get("password", ""), request.form.get("password_confirm", "")
         )
         if done is not None:
-            return render_template("accounts/password_changed.html", user=done)
+            return render_template("accounts/password_changed.html", user=done, way=way_back.find())
     status = 400 if errors else 200
     return render_template(
         "accounts/reset.html", form=form, errors=errors, user=user, values={}

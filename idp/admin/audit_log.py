@@ -29,17 +29,22 @@ class AuditFilter:
 
     @classmethod
     def from_args(cls, args) -> tuple[AuditFilter, dict[str, str]]:  # noqa: ANN001
-        """From query parameters (dates as YYYY-MM-DD, Vietnam days); bad values are named."""
+        """From query parameters (dates as dd/mm/yyyy on the page, YYYY-MM-DD from scripts;
+        Vietnam days); bad values are named."""
         errors: dict[str, str] = {}
 
         def day(name: str, end: bool) -> int | None:
             value = (args.get(name) or "").strip()
             if not value:
                 return None
-            try:
-                start = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=VIETNAM)
-            except ValueError:
-                errors[name] = "YYYY-MM-DD"
+            for shape in ("%d/%m/%Y", "%Y-%m-%d"):
+                try:
+                    start = datetime.strptime(value, shape).replace(tzinfo=VIETNAM)
+                    break
+                except ValueError:
+                    continue
+            else:
+                errors[name] = "dd/mm/yyyy"
                 return None
             return int((start + timedelta(days=1 if end else 0)).timestamp())
 

@@ -300,7 +300,6 @@ def _user_page(sub: str, staff_view: bool):  # noqa: ANN202
         user=user,
         detail=user_admin.detail(user),
         events=[] if staff_view else user_admin.recent_events(user),
-        local_time=audit_log.local_time,
         form=ActionForm(),
         staff_view=staff_view,
     )
@@ -377,7 +376,6 @@ def audit():  # noqa: ANN201
         args=request.args,
         errors=errors,
         events=audit_log.event_names(),
-        local_time=audit_log.local_time,
     ), (400 if errors else 200)
 
 

@@ -129,7 +129,7 @@ def bar_chart(rows: list[tuple[str, int]], title: str, *, vertical: bool = False
             )
             if len(rows) <= 31 and i % max(1, len(rows) // 10) == 0:
                 parts.append(
-                    f'<text x="{x + bar / 2:.1f}" y="198" font-size="11" text-anchor="middle" '
+                    f'<text x="{x + bar / 2:.1f}" y="198" font-size="12" text-anchor="middle" '
                     f'fill="#1a1a1a">{escape(label)}</text>'
                 )
         parts.append(

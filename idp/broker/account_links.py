@@ -3,13 +3,11 @@ way to sign in (no local password, or a password closed by national-only mode)."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, current_app, redirect, render_template, url_for
-from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 
 from ..accounts import notices
+from ..display import moment
 from ..login import step_up
 from ..login.account import ActionForm, signed_in
 from ..store import audit, federation
@@ -32,8 +30,8 @@ def _page(user, error=None):  # noqa: ANN001, ANN202
             "id": link.id,
             "label": label(link.connector) if link.connector in connectors else link.connector,
             "level": link.level or "—",
-            "first": format_datetime(datetime.fromtimestamp(link.first_login_at, UTC), "short"),
-            "last": format_datetime(datetime.fromtimestamp(link.last_login_at, UTC), "short"),
+            "first": moment(link.first_login_at),
+            "last": moment(link.last_login_at),
         }
         for link in links
     ]

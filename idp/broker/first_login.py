@@ -254,6 +254,7 @@ def choose(iid: str):  # noqa: ANN201
         else None,
         errors=errors,
         values=values,
+        local_match=existing is not None,
     )
     # A proof's form posts, then redirects to that portal: CSP form-action must allow it.
     origins = [response.csp_form_action, *(_portal_origin(name) for name in provers)]

@@ -24,6 +24,7 @@ import requests
 from authlib.common.urls import add_params_to_uri
 from flask import (
     Flask,
+    Response,
     abort,
     jsonify,
     make_response,
@@ -192,55 +193,130 @@ PORTALS = {
     ),
 }
 
-PICK_PAGE = """<!doctype html>
-<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{{ title }} (mô phỏng)</title></head>
-<body>
-<h1>{{ title }} — môi trường mô phỏng</h1>
-<p>Đăng nhập cho: {{ client_id }}</p>
+# The mock portal's look: a plausible national portal page (its blue band, a white card, big
+# buttons a thumb can hit), from one stylesheet, so it reads well on a phone. Not the real
+# portal's design or marks: a stand-in for development and tests.
+PORTAL_CSS = """
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
+       color: #1a1a1a; background: #eef1f6; }
+.top { background: #0b3d91; color: #fff; padding: .75rem 1rem; border-bottom: 4px solid #c8102e; }
+.top .name { display: block; font-weight: 700; font-size: 1.1rem; text-transform: uppercase; }
+.top .sub { font-size: .95rem; }
+.mock-note { background: #fff4ce; color: #5c4400; margin: 0; padding: .5rem 1rem;
+             font-size: .95rem; }
+main { max-width: 34rem; margin: 1rem auto; padding: 0 .75rem; }
+.card { background: #fff; border-radius: 8px; padding: 1.25rem 1rem;
+        box-shadow: 0 1px 3px rgba(0,0,0,.15); }
+h1 { font-size: 1.3rem; line-height: 1.3; margin: 0 0 .5rem; color: #0b3d91; }
+h2 { font-size: 1.1rem; }
+p { margin: .5rem 0; }
+fieldset { border: 0; padding: 0; margin: 1rem 0; }
+legend { font-weight: 700; margin-bottom: .5rem; }
+.choice { display: flex; align-items: center; gap: .6rem; min-height: 44px; padding: .5rem .75rem;
+          margin: .35rem 0; border: 1px solid #9aa5b8; border-radius: 6px; background: #fff; }
+.choice input { width: 1.25rem; height: 1.25rem; margin: 0; }
+.people { display: grid; gap: .5rem; }
+button { font: inherit; min-height: 44px; cursor: pointer; border-radius: 6px; }
+button.person { display: block; width: 100%; text-align: left; padding: .65rem .9rem; color: #fff;
+                background: #0b3d91; border: 0; }
+button.person:hover { background: #082c69; }
+button.person .id { display: block; font-size: .9rem; opacity: .95; }
+button.cancel, button.plain { width: 100%; margin-top: 1rem; padding: .6rem 1rem; background: #fff;
+                             color: #0b3d91; border: 1px solid #0b3d91; }
+details { margin-top: 1rem; }
+summary { cursor: pointer; min-height: 44px; padding: .5rem 0; }
+select { font: inherit; min-height: 44px; width: 100%; margin-top: .25rem; }
+label.block { display: block; }
+code { overflow-wrap: anywhere; }
+ul { padding-left: 1.2rem; }
+a { color: #0a4bb3; }
+:focus-visible { outline: 3px solid #f0b400; outline-offset: 2px; }
+"""
+
+PAGE_HEAD = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/mock/portal.css">"""
+
+PAGE_TOP = """<header class="top"><span class="name">{{ title }}</span>
+<span class="sub">Tài khoản định danh điện tử</span></header>
+<p class="mock-note">Môi trường mô phỏng cho phát triển và kiểm thử — không phải cổng thật.</p>"""
+
+PICK_PAGE = (
+    PAGE_HEAD
+    + """
+<title>Đăng nhập — {{ title }} (mô phỏng)</title></head>
+<body>"""
+    + PAGE_TOP
+    + """
+<main><div class="card">
+<h1>Đăng nhập</h1>
+<p>Hệ thống đề nghị đăng nhập: <code>{{ client_id }}</code></p>
 {% if acr_values %}<p id="requested-level">Dịch vụ yêu cầu mức xác thực: {{ acr_values }}</p>
 {% endif %}
 <form method="post" action="/oauth2/authorize/decide">
   <input type="hidden" name="request_id" value="{{ request_id }}">
-  <label><input type="checkbox" name="remember" value="1" id="remember"> Duy trì đăng nhập
-    trên trình duyệt này</label><br>
+  <label class="choice"><input type="checkbox" name="remember" value="1" id="remember"> Duy trì
+    đăng nhập trên trình duyệt này</label>
   <fieldset><legend>Loại tài khoản</legend>
   {% for value, label in account_types.items() %}
-    <label><input type="radio" name="account_type" value="{{ value }}"
-      {% if loop.first %}checked{% endif %}> {{ label }}</label><br>
+    <label class="choice"><input type="radio" name="account_type" value="{{ value }}"
+      {% if loop.first %}checked{% endif %}> {{ label }}</label>
   {% endfor %}
   </fieldset>
   <fieldset><legend>Người dùng mẫu</legend>
+  <div class="people">
   {% for person in people %}
-    <button type="submit" name="person" value="{{ person.key }}">{{ person.name }}
-      {% if person.national_id %}(CCCD {{ person.national_id }}, mức {{ person.level }})
-      {% elif person.tax_code %}(MST {{ person.tax_code }}){% endif %}</button><br>
+    <button type="submit" class="person" name="person" value="{{ person.key }}">{{ person.name }}
+      {% if person.national_id %}<span class="id">CCCD {{ person.national_id }},
+        mức {{ person.level }}</span>
+      {% elif person.tax_code %}<span class="id">MST {{ person.tax_code }}</span>
+      {% endif %}</button>
   {% endfor %}
+  </div>
   </fieldset>
   <details><summary>Tùy chọn cho nhà phát triển</summary>
-    <label>Lỗi mô phỏng <select name="fault">{% for f in faults %}
+    <label class="block">Lỗi mô phỏng <select name="fault">{% for f in faults %}
       <option value="{{ f }}">{{ f or "không" }}</option>{% endfor %}</select></label>
   </details>
-  <button type="submit" name="cancel" value="1">Hủy</button>
+  <button type="submit" class="cancel" name="cancel" value="1">Hủy</button>
 </form>
+</div></main>
 </body></html>"""
+)
 
 
-SESSIONS_PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
-<title>Phiên đăng nhập (mô phỏng)</title></head><body>
-<h1>Cổng DVC quốc gia (mô phỏng): phiên đăng nhập</h1>
+SESSIONS_PAGE = (
+    PAGE_HEAD
+    + """
+<title>Phiên đăng nhập — {{ title }} (mô phỏng)</title></head><body>
+"""
+    + PAGE_TOP
+    + """
+<main><div class="card">
+<h1>Phiên đăng nhập</h1>
 {% if done %}<p role="status">Đã đăng xuất {{ done }}.</p>{% endif %}
 {% for person in people %}
 <form method="post" action="/mock/sessions/logout">
   <input type="hidden" name="person" value="{{ person.key }}">
-  <button type="submit" id="logout-{{ person.key }}">Đăng xuất {{ person.name }}</button>
+  <button type="submit" class="plain" id="logout-{{ person.key }}">Đăng xuất
+    {{ person.name }}</button>
 </form>
 {% else %}<p>Không có phiên đăng nhập nào.</p>{% endfor %}
+</div></main>
 </body></html>"""
+)
 
 
-INDEX_PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
+INDEX_PAGE = (
+    PAGE_HEAD
+    + """
 <title>{{ title }} (mô phỏng)</title></head><body>
+"""
+    + PAGE_TOP
+    + """
+<main><div class="card">
 <h1>{{ title }} (mô phỏng)</h1>
 <p>Nhà cung cấp OpenID Connect giả lập cho phát triển và kiểm thử, không phải cổng thật.</p>
 <ul>
@@ -254,7 +330,9 @@ INDEX_PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
 <ul>{% for p in people %}<li>{{ p.name }}
   {%- if p.national_id %} — CCCD {{ p.national_id }}{% endif %}
   {%- if p.tax_code %} — MST {{ p.tax_code }}{% endif %}</li>{% endfor %}</ul>
+</div></main>
 </body></html>"""
+)
 
 
 def _must_authenticate(args, auth_time: int) -> bool:  # noqa: ANN001
@@ -407,6 +485,10 @@ def create_mock_app(state: MockNational) -> Flask:
     def headers(response):  # noqa: ANN001, ANN202
         response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    @app.get("/mock/portal.css")
+    def portal_css():  # noqa: ANN202
+        return Response(PORTAL_CSS, mimetype="text/css")
 
     @app.get("/.well-known/openid-configuration")
     def discovery():  # noqa: ANN202
@@ -647,7 +729,9 @@ def create_mock_app(state: MockNational) -> Flask:
         """The portal's own "log out" for a person: who has sessions here, with a button each."""
         with state.lock:
             active = [p for p in state.portal.people if state.sessions.get(p.tech_id)]
-        return render_template_string(SESSIONS_PAGE, people=active, done=request.args.get("done"))
+        return render_template_string(
+            SESSIONS_PAGE, title=state.portal.title, people=active, done=request.args.get("done")
+        )
 
     @app.post("/mock/sessions/logout")
     def sessions_logout():  # noqa: ANN202

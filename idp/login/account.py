@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
-from flask_babel import format_datetime
 from flask_wtf import FlaskForm
 
+from ..display import device, moment
 from ..store import clients, users
 from . import sessions
 from .logout import end_all_for_user, end_session, logged_out_page, upstream_logout_uri
@@ -53,9 +53,9 @@ def list_sessions(session, user):  # noqa: ANN001, ANN201
             {
                 "sid": other.sid,
                 "current": other.sid == session.sid,
-                "created": format_datetime(other.created_at_dt, "short"),
-                "last_seen": format_datetime(other.last_seen_dt, "short"),
-                "user_agent": other.user_agent or "?",
+                "created": moment(other.created_at_dt),
+                "last_seen": moment(other.last_seen_dt),
+                "device": device(other.user_agent),
                 "ip": other.ip or "?",
                 "clients": names,
             }

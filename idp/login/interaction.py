@@ -47,6 +47,12 @@ def _sent_secret() -> str | None:
     return secret
 
 
+def browser_digest() -> str | None:
+    """This browser's binding digest, or None when it holds no secret (none is handed out)."""
+    secret = _sent_secret()
+    return sha256_hex(secret) if secret else None
+
+
 def browser_binding() -> str:
     """The digest that ties state to this browser; hands the browser a secret when it has none
     (the cookie is set on this request's response)."""

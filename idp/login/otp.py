@@ -137,6 +137,12 @@ def resend_wait(phone: str) -> int:
     return max(0, cooldown["until"] - now()) if cooldown else 0
 
 
+def tries_left(purpose: str, subject: str) -> int:
+    """Wrong entries still allowed before the code waiting for this subject stops working."""
+    used = kv().count(f"otp-tries:{purpose}:{subject}")
+    return max(0, current_app.config["IDP"].otp.max_tries - used)
+
+
 def verify(purpose: str, subject: str, code: str, user=None) -> Result:  # noqa: ANN001
     cfg = current_app.config["IDP"].otp
     record = kv().get(_key(purpose, subject))

@@ -138,6 +138,7 @@ def second_factor(iid: str):  # noqa: ANN201
     form = ActionForm()
     message = state.pop("notice", None)
     notice = None
+    tries_left = None
     if message is not None:
         interaction.update(iid, ix)
     if request.method == "POST":
@@ -173,6 +174,10 @@ def second_factor(iid: str):  # noqa: ANN201
                     )
                 if until:
                     message = _l("Too many wrong codes. Sign-in is locked for a while.")
+            elif method == "sms":
+                tries_left = otp.tries_left("login", _sms_subject(user))
+            else:
+                tries_left = current_app.config["IDP"].otp.max_tries - state["failures"]
             interaction.update(iid, ix, mfa=state)
     status = 400 if message else 200
     return page(
@@ -186,6 +191,7 @@ def second_factor(iid: str):  # noqa: ANN201
         method=method,
         methods=methods,
         message=message,
+        tries_left=tries_left,
         notice=notice,
         sms=_sms_view(user) if method == "sms" else None,
         step_up=session is not None,

@@ -41,6 +41,20 @@ def record_failure(ip: str | None, username: str) -> int | None:
     return locked
 
 
+def tries_left(ip: str | None, username: str) -> int:
+    """Failed sign-ins still allowed before the account (or this IP) is locked; the same for a
+    name that has no account, so the number says nothing about who exists."""
+    cfg = current_app.config["IDP"].login
+    ip_key, user_key = _keys(ip, username)
+    return max(
+        0,
+        min(
+            cfg.max_attempts_per_ip - kv().count(f"fail:{ip_key}"),
+            cfg.max_attempts_per_user - kv().count(f"fail:{user_key}"),
+        ),
+    )
+
+
 def clear(username: str) -> None:
     """After a successful sign-in or a password reset the account starts afresh."""
     _, user_key = _keys(None, username)

@@ -5,10 +5,7 @@ A plain HTML form (username, password, submit) so any browser and simple scripts
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, current_app, redirect, url_for
-from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
@@ -16,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 
 from ..accounts.passwords import verify_password
 from ..broker import policy
+from ..display import clock_time
 from ..store import audit, consents, users
 from . import assurance, interaction, second_factor, sessions, throttle
 from .flow import client_id_of as _client_id
@@ -88,7 +86,7 @@ class ConsentForm(FlaskForm):
 
 
 def _locked_message(until: int):  # noqa: ANN202
-    when = format_datetime(datetime.fromtimestamp(until, UTC), "HH:mm")
+    when = clock_time(until)
     return _l(
         "Too many failed sign-in attempts. Signing in is locked until %(time)s; try again "
         "then, or reset your password.",
@@ -103,6 +101,7 @@ def login(iid: str):  # noqa: ANN201
     ix, params, client = _load(iid, allow_hub=True)
     form = LoginForm()
     error = None
+    tries_left = None
     if request.method == "GET" and params.get("login_hint"):
         form.username.data = params["login_hint"][:64]
     if request.method == "GET" and request.args.get("reason") in REASONS:
@@ -172,6 +171,8 @@ def login(iid: str):  # noqa: ANN201
                     method="password",
                 )
                 error = _locked_message(until) if until else _l("Wrong username or password.")
+                if not until:
+                    tries_left = throttle.tries_left(request.remote_addr, username)
     elif request.method == "POST":
         error = _l("Please enter your username and password.")
     form.password.data = ""
@@ -184,6 +185,7 @@ def login(iid: str):  # noqa: ANN201
         client=client,
         iid=iid,
         error=error,
+        tries_left=tries_left,
         connectors=_connector_buttons(),
         national_only=[t for t in ("citizen", "organization") if policy.national_only(t)],
     )

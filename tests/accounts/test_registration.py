@@ -98,10 +98,14 @@ def test_business_registration_with_province_and_ward(hub, smtp):
     [
         ("national_id", "001190000001", "không khớp"),
         ("national_id", "123456789", "CMND"),
-        ("username", "abc", "6 đến 32"),
+        ("username", "abc", "Quá ngắn"),
+        ("username", "", "Trường này là bắt buộc"),  # required, not the rule again
+        ("username", "nguyễn.an", "chữ cái không dấu"),
         ("phone", "0212345678", "di động"),
         ("password", "12345678", "dễ đoán"),
-        ("birthdate", "31/02/1990", "dd/mm/yyyy"),
+        ("birthdate", "31/02/1990", "không có trên lịch"),  # the shape is right, the day is not
+        ("birthdate", "1990/02/28", "dd/mm/yyyy"),
+        ("password", "", "Trường này là bắt buộc"),
         ("email", "not-an-email", "không hợp lệ"),
         ("full_name", "x" * 500, "Tối đa"),
         ("address", "phố\x01cổ", "không được phép"),

@@ -179,7 +179,7 @@ def test_find_an_account_lock_unlock_end_sessions_remove_link(hub, admin):
     assert "dvcqg" in page and 'id="sessions"' in page and "login_success" in page
     admin.post(f"/admin/users/{sub}/lock", data={"csrf_token": token})
     assert citizen.get("/account").status_code == 302  # the session ended
-    assert 'id="state">locked' in admin.get(f"/admin/users/{sub}").get_data(as_text=True)
+    assert 'id="state">đã khóa' in admin.get(f"/admin/users/{sub}").get_data(as_text=True)
     admin.post(f"/admin/users/{sub}/unlock", data={"csrf_token": token})
     admin.post(f"/admin/users/{sub}/end-sessions", data={"csrf_token": token})
     admin.post(f"/admin/users/{sub}/links/{link_id}/remove", data={"csrf_token": token})

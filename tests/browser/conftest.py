@@ -78,6 +78,63 @@ class DevStack:
                 codes.append(found.group(1))
         return codes
 
+    def add_user(self, username: str, full_name: str, phone: str) -> None:
+        """An account of its own for a test that sends SMS codes: a number gets one code a
+        minute and five an hour, so tests sharing a demo account's number would starve."""
+        from idp.dev import DEMO_PASSWORD
+
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "idp",
+                "--config",
+                str(self.instance / "dev-config.toml"),
+                "users",
+                "add",
+                "--username",
+                username,
+                "--password",
+                DEMO_PASSWORD,
+                "--full-name",
+                full_name,
+                "--email",
+                f"{username}@example.vn",
+                "--phone",
+                phone,
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
+        )
+        assert result.returncode == 0, result.stderr
+
+    def mail_link(
+        self, to: str, path: str, within: float = 20.0, other_than: str | None = None
+    ) -> str:
+        """The newest link containing `path` in a mail to `to` (the mail outbox of `idp dev`;
+        mail leaves from a background queue, so wait for it, bounded), and not `other_than`
+        (an earlier link, when waiting for the next mail)."""
+        import re
+        from email import message_from_bytes, policy
+
+        deadline = time.monotonic() + within
+        while True:
+            folder = self.instance / "outbox"
+            messages = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+            for path_ in reversed(messages):
+                mail = message_from_bytes(path_.read_bytes(), policy=policy.default)
+                if mail["To"] != to:
+                    continue
+                found = re.search(r"https?://\S+" + re.escape(path) + r"\S+", mail.get_content())
+                if found and found.group(0) != other_than:
+                    return found.group(0)
+                if found:
+                    break  # the newest is the old one: the next mail is not there yet
+            assert time.monotonic() < deadline, f"no mail with {path} to {to}"
+            time.sleep(0.2)
+
 
 @pytest.fixture(scope="session")
 def dev_stack(tmp_path_factory):
@@ -182,6 +239,50 @@ def context(browser):
 @pytest.fixture
 def page(context):
     return context.new_page()
+
+
+def sign_in_as_admin(page, stack: DevStack) -> None:  # noqa: ANN001
+    """quantri01 with a password and an SMS code. A code may be sent to a number once a minute
+    (and five times an hour): wait for the "send" button to come back if one just went."""
+    import re
+
+    from playwright.sync_api import expect
+
+    from idp.dev import DEMO_PASSWORD
+
+    page.goto(stack.hub + "/admin")
+    page.fill("#username", "quantri01")
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("button.primary")
+    page.wait_for_url(re.compile(r".*/interaction/[^/]+/otp.*"))
+    page.locator("form.resend button:not([disabled])").click(timeout=90_000)
+    expect(page.locator("#code")).to_be_visible()
+    page.fill("#code", stack.sms_codes()[-1])
+    page.click("form:has(#code) button[type=submit]")
+    page.wait_for_url(stack.hub + "/admin")
+
+
+@pytest.fixture(scope="session")
+def admin_state(browser, dev_stack: DevStack) -> dict:
+    """One admin sign-in for the console tests of the session (its cookies), so they do not
+    each spend one of the admin number's few SMS codes an hour."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    try:
+        sign_in_as_admin(ctx.new_page(), dev_stack)
+        return ctx.storage_state()
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def admin_page(browser, admin_state: dict):
+    """A page of a fresh context already signed in to the admin console."""
+    ctx = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="vi-VN", storage_state=admin_state
+    )
+    ctx.set_default_timeout(15_000)
+    yield ctx.new_page()
+    ctx.close()
 
 
 def save_screenshots(page, name: str) -> list[Path]:  # noqa: ANN001

@@ -107,7 +107,9 @@ def test_security_headers_on_the_hubs_pages(page: Page, dev_stack: DevStack):
 
 
 def test_local_sign_in_works_without_javascript(browser, dev_stack: DevStack):
-    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 390, "height": 844}, locale="vi-VN"
+    )
     try:
         page = context.new_page()
         open_sign_in(page, dev_stack)

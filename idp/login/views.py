@@ -14,12 +14,11 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..accounts.passwords import verify_password
+from ..accounts.passwords import check_password, upgrade_stored_hash
 from ..broker import policy
 from ..store import audit, consents, users
-from . import assurance, interaction, second_factor, sessions, throttle
+from . import assurance, interaction, new_password, sessions, throttle
 from .flow import client_id_of as _client_id
-from .flow import complete_login
 from .flow import load as _load
 from .flow import page as _page
 
@@ -96,14 +95,19 @@ def login(iid: str):  # noqa: ANN201
     if request.method == "GET" and request.args.get("reason") in REASONS:
         error = REASONS[request.args["reason"]]
     if form.validate_on_submit():
-        username = form.username.data.strip()
+        typed = form.username.data.strip()
+        user = users.by_username(typed)
+        # An alias of a merged account counts against the account: more names, no more tries.
+        username = user.username if user is not None else typed
         until = throttle.locked_until(request.remote_addr, username)
         if until:
             error = _locked_message(until)
             audit.record("login_throttled", username=username[:64], client_id=_client_id(client))
         else:
-            user = users.by_username(username)
-            password_ok = verify_password(user.password_hash if user else None, form.password.data)
+            check = check_password(user.password_hash if user else None, form.password.data)
+            password_ok = check.ok
+            if password_ok and user is not None:
+                upgrade_stored_hash(user, form.password.data, check)
             required = assurance.required_level(params, client, user)
             needs_national = assurance.only_national_reaches(required)
             if password_ok and user is not None and not user.active:
@@ -134,12 +138,9 @@ def login(iid: str):  # noqa: ANN201
                     "login_refused", user=user, client_id=_client_id(client), reason="national_only"
                 )
             elif password_ok and user is not None:
-                if assurance.second_factor_at_login(user, required):
-                    return second_factor.begin(iid, ix, user, ["pwd"])
-                cfg = current_app.config["IDP"]
-                return complete_login(
-                    iid, ix, client, user, ["pwd"], cfg.login.password_acr, "password"
-                )
+                if user.password_change_required:
+                    return new_password.begin(iid, ix, user, ["pwd"])
+                return new_password.finish(iid, ix, client, params, user, ["pwd"])
             else:
                 until = throttle.record_failure(request.remote_addr, username)
                 audit.record(

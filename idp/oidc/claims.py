@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749.util import scope_to_list
 
 from ..security import load_json
+from ..store.legacy_subjects import subject_for
 from ..store.models import Client, User
 
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
@@ -44,8 +45,6 @@ def _phone_e164(phone: str | None) -> str | None:
 
 def _value(user: User, claim: str) -> Any:
     match claim:
-        case "sub":
-            return user.subject
         case "name":
             return user.full_name
         case "preferred_username":
@@ -88,8 +87,10 @@ def user_claims(
         owner = CLAIM_SCOPE.get(claim)
         if owner and client.allows_scope(owner) and claim not in names:
             names.append(claim)
-    out: dict[str, Any] = {"sub": user.subject}
+    out: dict[str, Any] = {"sub": subject_for(user, client)}
     for claim in names:
+        if claim == "sub":
+            continue
         value = _value(user, claim)
         if value is not None:
             out[claim] = value

@@ -133,6 +133,8 @@ class ImportedAccount(db.Model):
     imported_at: Mapped[int] = mapped_column(BigInteger, default=_now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=_now)
 
+    user: Mapped[User] = relationship()
+
 
 class UsernameAlias(db.Model):
     """Another username of a merged account (from another former portal): it still signs in,
@@ -145,6 +147,8 @@ class UsernameAlias(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[int] = mapped_column(BigInteger, default=_now)
+
+    user: Mapped[User] = relationship()
 
 
 class Client(db.Model, ClientMixin):

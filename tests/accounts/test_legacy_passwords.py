@@ -48,9 +48,10 @@ def keycloak_credential(password: str, algorithm: str = "pbkdf2-sha256", n: int 
 
 def ssha256(password: str) -> str:
     salt = os.urandom(8)
-    return "{SSHA256}" + base64.b64encode(
-        hashlib.sha256(password.encode() + salt).digest() + salt
-    ).decode()
+    return (
+        "{SSHA256}"
+        + base64.b64encode(hashlib.sha256(password.encode() + salt).digest() + salt).decode()
+    )
 
 
 def legacy_forms(password: str) -> dict[str, str]:
@@ -124,7 +125,11 @@ def test_hostile_or_unknown_forms_are_refused(value):
 def test_keycloak_credentials_of_unknown_algorithms_are_refused():
     bad = keycloak_credential(PASSWORD)
     bad["credentialData"] = json.dumps({"algorithm": "scrypt", "hashIterations": 1})
-    for credential in (bad, {"secretData": "not json"}, {"secretData": "[]", "credentialData": "1"}):
+    for credential in (
+        bad,
+        {"secretData": "not json"},
+        {"secretData": "[]", "credentialData": "1"},
+    ):
         with pytest.raises(Unrecognised):
             legacy_hashes.from_keycloak(credential)
 

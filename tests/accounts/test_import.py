@@ -447,3 +447,35 @@ def test_export_round_trips_into_a_new_hub(hub, app, tmp_path, request):
             assert again == 2 and user.roles == ["staff"]
     finally:
         app2.extensions["idp_backchannel"].stop()
+
+
+def test_a_staff_account_takes_no_password_and_no_role_from_a_file(hub, app, tmp_path):
+    hub.add_user(username="canbo01", password=None, national_id="001090000095", roles=["staff"])
+    rows = [
+        {
+            "source_id": "1",
+            "username": "canbo.cu",
+            "national_id": "001090000095",
+            "password_hash": bcrypt_hash(PW),
+            "last_login_at": "2025-06-01",
+            "roles": ["admin"],
+        }
+    ]
+    summary = do_import(app, write_jsonl(tmp_path / "a.jsonl", rows), "tinh-a")
+    assert summary["merged"] == 1
+    with app.app_context():
+        user = store_users.by_username("canbo.cu")  # the alias finds the same account
+        assert (user.username, user.password_hash, user.roles) == ("canbo01", None, ["staff"])
+    reasons = {c["reason"] for c in conflicts(summary)}
+    assert {"values differ: the account's kept", "roles not given by a merge"} <= reasons
+
+
+def test_a_broken_quote_in_a_csv_is_reported_where_it_began(app, tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_bytes(
+        b'source_id,username\n1,quote01\n2,"open\n3,swallowed\n4,"x"y\n5,quote05\n'
+    )
+    summary = do_import(app, path, "csv-src", "csv")
+    assert (summary["created"], summary["skipped"]) == (2, 1)
+    (row,) = conflicts(summary)
+    assert (row["position"], row["reason"]) == ("3", "not valid CSV")

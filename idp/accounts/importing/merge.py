@@ -197,17 +197,17 @@ class Importer:
         session = db.session
         session.flush()
         if batch.new_users:
+            # Returned by unique name, not in order: asking for the order makes SQLAlchemy send
+            # one row per statement (a round trip each on PostgreSQL).
             table = User.__table__
-            ids = (
+            ids = dict(
                 session.execute(
-                    table.insert().returning(table.c.id, sort_by_parameter_order=True),
+                    table.insert().returning(table.c.username_normalized, table.c.id),
                     [u.row(USER_COLUMNS) for u in batch.new_users],
-                )
-                .scalars()
-                .all()
+                ).all()
             )
-            for user, user_id in zip(batch.new_users, ids, strict=True):
-                user.id = user_id
+            for user in batch.new_users:
+                user.id = ids[user.username_normalized]
         if batch.new_links:
             session.execute(
                 ImportedAccount.__table__.insert(), [r.row(LINK_COLUMNS) for r in batch.new_links]
@@ -537,7 +537,8 @@ class Importer:
                 kept.append(key)
         if rec.password_hash and rec.password_hash != user.password_hash:
             newer = (rec.last_login_at or 0) > (user.last_login_at or 0)
-            if user.password_hash is None or (newer and not _privileged(user)):
+            # A staff or admin account never takes a password from a file.
+            if not _privileged(user) and (user.password_hash is None or newer):
                 user.password_hash = rec.password_hash
                 user.last_login_at = rec.last_login_at or user.last_login_at
                 self._report(

@@ -94,12 +94,13 @@ def read_csv(fh: BinaryIO) -> Iterator[tuple[int, dict | RowError]]:
     if _surrogates(header) or "source_id" not in header or "username" not in header:
         raise FileError("the CSV header must name at least source_id and username")
     while True:
+        first = reader.line_num + 1  # a quoted cell may run over lines: name where it began
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error:
-            yield reader.line_num, RowError("not valid CSV")
+            yield first, RowError("not valid CSV")
             continue
         if not row or row == [""]:
             continue

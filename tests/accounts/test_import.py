@@ -329,6 +329,7 @@ def test_dry_run_writes_nothing_and_reports_the_same(app, tmp_path):
         )
         assert [e.detail["dry_run"] for e in events] == [True, False]
         assert events[1].detail["created"] == 30 and events[1].detail["source"] == "tinh-a"
+        assert events[1].detail["operator"]  # the system account that ran it
         text = json.dumps([e.detail for e in events] + [e.username for e in events])
         assert "dry001" not in text and "001090000101" not in text
 

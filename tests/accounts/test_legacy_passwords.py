@@ -224,18 +224,21 @@ def test_each_legacy_form_signs_in_once_then_is_argon2id(hub, app):
         assert PASSWORD not in json.dumps([e.detail for e in events])
 
 
-def test_unknown_user_and_legacy_user_take_argon2_time(hub, app):
-    """The dummy hash keeps "no such user" as slow as a wrong password of a real one."""
+def test_unknown_user_takes_the_same_argon2_time(hub, app):
+    """The dummy hash, made with the configured parameters, keeps "no such user" as slow as a
+    wrong password of a real one (medians: the machine is shared)."""
     client_id, _ = hub.add_client(first_party=True)
     hub.add_user(username="citizen01", password=PASSWORD)
     location = hub.login_url(client_id)
-    times = {}
+    medians = {}
     for name in ("citizen01", "nobody-here"):
-        start = time.perf_counter()
-        for _ in range(3):
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
             assert hub.login(location, name, "wrong-password-1").status_code == 400
-        times[name] = time.perf_counter() - start
-    assert 0.5 < times["nobody-here"] / times["citizen01"] < 2.0
+            times.append(time.perf_counter() - start)
+        medians[name] = sorted(times)[2]
+    assert 0.4 < medians["nobody-here"] / medians["citizen01"] < 2.5
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from . import readers
 from .merge import Importer, ImportStopped
 from .readers import FileError
 from .records import RowError
-from .report import ConflictsFile, Summary
+from .report import ConflictsFile, Summary, operator
 
 FORMATS = ("jsonl", "csv", "keycloak")
 SOURCE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -139,6 +139,7 @@ def run(
             "users_import",
             username=by,
             by=by,
+            operator=operator(),
             source=source,
             format=fmt,
             dry_run=dry_run,

@@ -14,6 +14,7 @@ from ...store import audit
 from ...store.db import db
 from ...store.models import FederatedIdentity, ImportedAccount, User, UsernameAlias
 from .records import PROFILE_FIELDS
+from .report import operator
 
 BATCH = 1000
 
@@ -88,6 +89,11 @@ def export(path: Path, *, with_credentials: bool, by: str = "cli") -> int:
             last_id = ids[-1]
             db.session.expunge_all()
     audit.record(
-        "users_export", username=by, by=by, accounts=count, with_credentials=with_credentials
+        "users_export",
+        username=by,
+        by=by,
+        operator=operator(),
+        accounts=count,
+        with_credentials=with_credentials,
     )
     return count

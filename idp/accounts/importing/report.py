@@ -44,6 +44,16 @@ class Summary:
         }
 
 
+def operator() -> str:
+    """The system account that ran the command (the audit's "who" for CLI imports)."""
+    import getpass
+
+    try:
+        return getpass.getuser()[:64]
+    except (KeyError, OSError):
+        return "unknown"
+
+
 def safe_cell(value: object) -> str:
     """Text a spreadsheet shows as text: no formula, no control characters, bounded."""
     text = "" if value is None else str(value)

@@ -19,13 +19,12 @@ from flask import current_app
 from flask_babel import force_locale
 
 from ...clock import now
-from ...store import audit
 from ...store.db import db
 from . import readers
 from .merge import Importer, ImportStopped
 from .readers import FileError
 from .records import RowError
-from .report import ConflictsFile, Summary, operator
+from .report import ConflictsFile, Summary, audit_transfer
 
 FORMATS = ("jsonl", "csv", "keycloak")
 SOURCE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -135,11 +134,9 @@ def run(
         if conflicts.rows == 0:
             conflicts.path.unlink()
         summary = importer.summary
-        audit.record(
+        audit_transfer(
             "users_import",
-            username=by,
-            by=by,
-            operator=operator(),
+            by,
             source=source,
             format=fmt,
             dry_run=dry_run,

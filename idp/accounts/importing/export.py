@@ -10,11 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ...store import audit
 from ...store.db import db
 from ...store.models import FederatedIdentity, ImportedAccount, User, UsernameAlias
 from .records import PROFILE_FIELDS
-from .report import operator
+from .report import audit_transfer
 
 BATCH = 1000
 
@@ -88,12 +87,5 @@ def export(path: Path, *, with_credentials: bool, by: str = "cli") -> int:
             count += len(users)
             last_id = ids[-1]
             db.session.expunge_all()
-    audit.record(
-        "users_export",
-        username=by,
-        by=by,
-        operator=operator(),
-        accounts=count,
-        with_credentials=with_credentials,
-    )
+    audit_transfer("users_export", by, accounts=count, with_credentials=with_credentials)
     return count

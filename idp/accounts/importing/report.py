@@ -54,6 +54,13 @@ def operator() -> str:
         return "unknown"
 
 
+def audit_transfer(event: str, by: str, **counts: object) -> None:
+    """One audit event for an import or export: who ran it and counts, no person's data."""
+    from ...store import audit
+
+    audit.record(event, username=by, by=by, operator=operator(), **counts)
+
+
 def safe_cell(value: object) -> str:
     """Text a spreadsheet shows as text: no formula, no control characters, bounded."""
     text = "" if value is None else str(value)

@@ -59,6 +59,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     from .login import interaction
     from .login.account import bp as account_bp
     from .login.authenticators import bp as authenticators_bp
+    from .login.new_password import bp as new_password_bp
     from .login.second_factor import bp as mfa_bp
     from .login.views import bp as login_bp
     from .security import FormSessionInterface, init_input_guards, init_security_headers
@@ -131,6 +132,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     csrf.exempt(oidc.bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(mfa_bp)
+    app.register_blueprint(new_password_bp)
     app.register_blueprint(authenticators_bp)
     app.register_blueprint(broker_bp)
     app.register_blueprint(first_login_bp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -358,6 +359,11 @@ def _validate_uris(uris: list[str], what: str) -> None:
 @click.option(
     "--min-acr", help="Lowest acr this client accepts, e.g. LoA2 (a national level-2 identity)."
 )
+@click.option(
+    "--legacy-subject-source",
+    help="Release, as sub, the subject the former portal of this import source gave each "
+    "person (so this system's user mappings survive).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
 def clients_add(
@@ -375,6 +381,7 @@ def clients_add(
     first_party: bool,
     require_mfa: bool,
     min_acr: str | None,
+    legacy_subject_source: str | None,
     as_json: bool,
 ) -> None:
     """Register a client system; prints its client_id and (confidential clients) secret."""
@@ -390,6 +397,10 @@ def clients_add(
     if method == "private_key_jwt" and not (jwks_uri or jwks):
         raise click.BadParameter("private_key_jwt needs --jwks-uri or --jwks-file")
     _validate_uris(list(redirect_uris), "--redirect-uri")
+    if legacy_subject_source is not None and not re.fullmatch(
+        r"[a-z0-9][a-z0-9_-]{0,63}", legacy_subject_source
+    ):
+        raise click.BadParameter("an import source name", param_hint="--legacy-subject-source")
     _validate_uris(list(post_logout_uris), "--post-logout-redirect-uri")
     if backchannel_logout_uri:
         _validate_uris([backchannel_logout_uri], "--backchannel-logout-uri")
@@ -409,6 +420,7 @@ def clients_add(
             first_party=first_party,
             require_mfa=require_mfa,
             min_acr=min_acr,
+            legacy_subject_source=legacy_subject_source,
         )
         data = to_json(client, secret)
     if as_json:
@@ -734,6 +746,103 @@ def users_unlinked(ctx: Context, as_json: bool) -> None:
                 )
     if not as_json:
         click.echo(f"{len(rows)} account(s) not linked", err=True)
+
+
+class InputError(click.ClickException):
+    """Bad input to a command: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--source", required=True, help="Name of the former portal (e.g. dvc-tinh-cu).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "keycloak"]),
+    help="File format (default: from the file name: .csv, .json = keycloak, else jsonl).",
+)
+@click.option("--dry-run", is_flag=True, help="Write nothing; report what would happen.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@pass_ctx
+def users_import(
+    ctx: Context, file: Path, source: str, fmt: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Import accounts of a former portal, with their passwords, without duplicates; a
+    re-run updates. Writes a conflicts file (CSV) for the operator to work through."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .accounts import importing
+
+    if not file.is_file():
+        raise InputError(f"no such file: {file}")
+    fmt = fmt or importing.guess_format(file)
+    show_bar = not as_json and sys.stderr.isatty()
+    with ctx.app().app_context():
+        bar = click.progressbar(
+            length=file.stat().st_size, label="importing", file=sys.stderr, show_percent=True
+        )
+        try:
+            with bar if show_bar else _NoBar() as progress:
+                result = importing.run(
+                    file,
+                    source,
+                    fmt,
+                    dry_run=dry_run,
+                    conflicts_dir=Path.cwd(),
+                    tick=progress.update if show_bar else None,
+                )
+        except (importing.FileError, importing.ImportStopped) as exc:
+            raise InputError(str(exc)) from None
+        except SQLAlchemyError as exc:
+            raise InputError(
+                f"database error ({type(exc).__name__}); batches already written stay, "
+                "run the import again to finish"
+            ) from None
+    data = result.as_dict(source, fmt, dry_run)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    click.echo(f"{'dry run: ' if dry_run else ''}{data['rows']} row(s) from {source} ({fmt})")
+    for outcome in ("created", "updated", "merged", "unchanged", "conflicts", "skipped"):
+        reasons = data["reasons"].get(outcome, {})
+        detail = "; ".join(f"{reason}: {n}" for reason, n in reasons.items())
+        click.echo(f"  {outcome:<10}{data[outcome]:>9}{'  (' + detail + ')' if detail else ''}")
+    if data["notes"]:
+        left_out = ", ".join(f"{k}: {n}" for k, n in data["notes"].items())
+        click.echo(f"  fields left out: {left_out}")
+    if data["conflicts_file"]:
+        click.echo(f"conflicts file: {data['conflicts_file']}")
+    click.echo(f"{data['seconds']} s")
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@users.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--with-credentials", is_flag=True, help="Include password hashes (keep the file safe)."
+)
+@pass_ctx
+def users_export(ctx: Context, file: Path, with_credentials: bool) -> None:
+    """Write every account as JSONL (the import format), to a new file (mode 0600)."""
+    from .accounts.importing.export import export
+
+    if file.exists():
+        raise InputError(f"{file} exists; choose a new file name")
+    with ctx.app().app_context():
+        try:
+            count = export(file, with_credentials=with_credentials)
+        except OSError as exc:
+            raise InputError(f"cannot write {file}: {exc.strerror}") from None
+    click.echo(f"exported {count} account(s) to {file}")
 
 
 # Keys -------------------------------------------------------------------------------------

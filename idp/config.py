@@ -311,6 +311,27 @@ class AccountsConfig:
 
 
 @dataclass(frozen=True)
+class PasswordsConfig:
+    """How passwords are stored, and which stored forms of imported accounts are accepted."""
+
+    argon2_memory_kib: int = option(
+        19456,
+        "argon2id memory cost in KiB. OWASP's floor is 19456 (19 MiB) with time_cost 2, or "
+        "47104 (46 MiB) with time_cost 1; bench/README.md has this machine's verify times. "
+        "A stored hash made with other parameters (or a legacy form) is rehashed at the "
+        "person's next successful sign-in.",
+    )
+    argon2_time_cost: int = option(2, "argon2id iterations (time cost).")
+    argon2_parallelism: int = option(1, "argon2id lanes (parallelism).")
+    accept_unsalted_legacy: bool = option(
+        False,
+        "Accept unsalted MD5 and SHA-1 password hashes of old portals on import and at sign-in. "
+        "They are cracked quickly once leaked: the person must choose a new password right "
+        "after the first sign-in. Off: such accounts are imported without a password.",
+    )
+
+
+@dataclass(frozen=True)
 class LogoutConfig:
     """Single logout: back-channel notifications to client systems (OIDC Back-Channel Logout)."""
 
@@ -608,6 +629,7 @@ class Config:
     logout: LogoutConfig = field(default_factory=LogoutConfig, metadata={"doc": ""})
     mail: MailConfig = field(default_factory=MailConfig, metadata={"doc": ""})
     accounts: AccountsConfig = field(default_factory=AccountsConfig, metadata={"doc": ""})
+    passwords: PasswordsConfig = field(default_factory=PasswordsConfig, metadata={"doc": ""})
     sms: SmsConfig = field(default_factory=SmsConfig, metadata={"doc": ""})
     otp: OtpConfig = field(default_factory=OtpConfig, metadata={"doc": ""})
     database: DatabaseConfig = field(default_factory=DatabaseConfig, metadata={"doc": ""})
@@ -742,6 +764,16 @@ def validate(config: Config) -> None:
         raise ConfigError("issuer must be an http(s) URL without query, fragment or trailing /")
     if not 1 <= config.tokens.code_ttl <= 60:
         raise ConfigError("tokens.code_ttl must be between 1 and 60 seconds")
+    pw = config.passwords
+    if not (
+        8 * pw.argon2_parallelism <= pw.argon2_memory_kib <= 4 * 1024 * 1024
+        and 1 <= pw.argon2_time_cost <= 20
+        and 1 <= pw.argon2_parallelism <= 16
+    ):
+        raise ConfigError(
+            "passwords: argon2_memory_kib 8*parallelism..4194304, argon2_time_cost 1..20, "
+            "argon2_parallelism 1..16"
+        )
     if config.tokens.id_token_alg not in ("RS256", "ES256"):
         raise ConfigError("tokens.id_token_alg must be RS256 or ES256")
     if config.ui.default_locale not in ("vi", "en"):

@@ -6,9 +6,9 @@ import re
 
 from sqlalchemy import select
 
-from ..store.db import db
+from ..store import db
+from ..store import users as store_users
 from ..store.models import User
-from ..store.users import normalize_username
 from .passwords import MAX_LENGTH, MIN_LENGTH
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._]{6,32}$")
@@ -46,9 +46,7 @@ def validate_new_user(
     """Checked and normalised fields for `users.create`; raises ValidationError."""
     if not USERNAME_RE.fullmatch(username or ""):
         raise ValidationError("username", "6-32 characters: letters, digits, '.' or '_'")
-    if db.session.scalar(
-        select(User.id).where(User.username_normalized == normalize_username(username))
-    ):
+    if store_users.username_taken(username):
         raise ValidationError("username", "already taken")
     if password is not None and not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         raise ValidationError("password", f"must be {MIN_LENGTH} to {MAX_LENGTH} characters")

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts import validators as v
-from ..accounts.passwords import verify_password
+from ..accounts.passwords import check_password, upgrade_stored_hash
 from ..login import assurance, flow, interaction, throttle
 from ..login.account import ActionForm
 from ..store import audit, db, federation, users
@@ -343,10 +343,12 @@ def _link_existing(
     until = throttle.locked_until(request.remote_addr, name)
     if until:
         return None, {"link": _l("Too many failed attempts. Try again later.")}
-    if user is None or not verify_password(user.password_hash, password[:256]):
+    check = check_password(user.password_hash if user else None, password[:256])
+    if user is None or not check.ok:
         throttle.record_failure(request.remote_addr, name)
         audit.record("login_failure", user=user, username=name[:64], method="national_link")
         return None, {"link": _l("The identity number or the password is not right.")}
+    upgrade_stored_hash(user, password[:256], check)
     if not _link(user, identity, "password", replace=replace):
         return None, {"link": _l("This national account is already linked to an account.")}
     throttle.clear(user.username)

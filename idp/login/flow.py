@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from flask import g, make_response, redirect, render_template, url_for
 
+from ..clock import now
 from ..store import audit, clients
 from ..store.models import Client, User
 from . import devices, interaction, sessions, throttle
@@ -77,6 +78,7 @@ def complete_login(
     ix.pop("mfa", None)
     interaction.update(iid, ix, login_sid=session.sid)
     throttle.clear(user.username)
+    user.last_login_at = now()
     audit.record("login_success", user=user, client_id=client_id_of(client), method=method, acr=acr)
     response = _onward(iid, ix, client)
     if front:

@@ -15,9 +15,9 @@ from flask_babel import lazy_gettext as _l
 from ..clock import now
 from ..store import audit, db, users
 from ..store.models import User
-from . import assurance, factor_lock, interaction, otp, sessions, throttle, totp
+from . import assurance, factor_lock, interaction, new_password, otp, sessions, throttle, totp
 from .account import ActionForm
-from .flow import complete_login, complete_step_up, load, page
+from .flow import complete_step_up, load, page
 
 bp = Blueprint("mfa", __name__)
 
@@ -220,4 +220,6 @@ def _finish(iid, ix, client, user, session, state, method):  # noqa: ANN001, ANN
         return complete_step_up(
             iid, ix, client, user, session, amr, cfg.mfa_acr, method, factor=method
         )
-    return complete_login(iid, ix, client, user, amr, cfg.mfa_acr, label[method], factor=method)
+    return new_password.complete(
+        iid, ix, client, user, amr, cfg.mfa_acr, label[method], factor=method
+    )

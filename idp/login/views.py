@@ -11,13 +11,12 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..accounts.passwords import verify_password
+from ..accounts.passwords import check_password, upgrade_stored_hash
 from ..broker import policy
 from ..display import clock_time
 from ..store import audit, consents, users
-from . import assurance, interaction, second_factor, sessions, throttle
+from . import assurance, interaction, new_password, second_factor, sessions, throttle
 from .flow import client_id_of as _client_id
-from .flow import complete_login
 from .flow import load as _load
 from .flow import page as _page
 
@@ -107,14 +106,17 @@ def login(iid: str):  # noqa: ANN201
     if request.method == "GET" and request.args.get("reason") in REASONS:
         error = _reason(request.args["reason"], params, client, request.args.get("via"))
     if form.validate_on_submit():
-        username = form.username.data.strip()
+        typed = form.username.data.strip()
+        user = users.by_username(typed)
+        # An alias of a merged account counts against the account: more names, no more tries.
+        username = user.username if user is not None else typed
         until = throttle.locked_until(request.remote_addr, username)
         if until:
             error = _locked_message(until)
             audit.record("login_throttled", username=username[:64], client_id=_client_id(client))
         else:
-            user = users.by_username(username)
-            password_ok = verify_password(user.password_hash if user else None, form.password.data)
+            check = check_password(user.password_hash if user else None, form.password.data)
+            password_ok = check.ok
             required = assurance.required_level(params, client, user)
             needs_national = assurance.only_national_reaches(required)
             closed = user is not None and policy.password_closed_for(user)
@@ -155,10 +157,13 @@ def login(iid: str):  # noqa: ANN201
                     reason="not_activated" if pending else "locked",
                 )
             elif password_ok and user is not None:
+                # Rehashed only here, where the sign-in goes on: a refusal above takes the
+                # same time whether the password was right.
+                upgrade_stored_hash(user, form.password.data, check)
                 if assurance.second_factor_at_login(user, required):
                     return second_factor.begin(iid, ix, user, ["pwd"])
                 cfg = current_app.config["IDP"]
-                return complete_login(
+                return new_password.complete(
                     iid, ix, client, user, ["pwd"], cfg.login.password_acr, "password"
                 )
             else:

@@ -29,6 +29,7 @@ from ..clock import now
 from ..errors import IdpError, InteractionExpired, InvalidClientPage, InvalidRedirectPage
 from ..login import assurance, interaction, second_factor, sessions
 from ..store import clients, consents, users
+from ..store.legacy_subjects import subject_for
 from ..store.models import Client, User
 from .blueprint import bp
 from .server import ParamsRequest
@@ -124,7 +125,7 @@ def needs_login(
     if max_age is not None and now() - session.auth_time > int(max_age):
         return True
     hint = params.get("id_token_hint")
-    if hint and check_id_token_hint(hint, client).get("sub") != user.subject:
+    if hint and check_id_token_hint(hint, client).get("sub") != subject_for(user, client):
         return True
     return False
 

@@ -21,7 +21,8 @@ from flask import Flask, current_app
 from joserfc import jwt
 from sqlalchemy import and_, or_, select, update
 
-from ..store import audit, clients, db
+from ..store import audit, clients, db, users
+from ..store.legacy_subjects import subject_for
 from ..store.models import Client, LogoutDelivery
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,16 @@ def queue(sid: str, subject: str, client_ids: list[str]) -> int:
         client = clients.get(client_id)
         if client is None or not client.backchannel_logout_uri:
             continue
+        if client.legacy_subject_source and (user := users.by_subject(subject)) is not None:
+            client_subject = subject_for(user, client)
+        else:
+            client_subject = subject
         db.session.add(
             LogoutDelivery(
                 client_id=client_id,
                 uri=client.backchannel_logout_uri,
                 sid=sid,
-                subject=subject,
+                subject=client_subject,
                 status="pending",
                 attempts=0,
                 created_at=now,

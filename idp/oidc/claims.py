@@ -13,6 +13,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 
 from ..accounts import divisions
 from ..security import load_json
+from ..store.legacy_subjects import subject_for
 from ..store.models import Client, User
 
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
@@ -60,8 +61,6 @@ def _address(user: User) -> dict[str, str] | None:
 
 def _value(user: User, claim: str) -> Any:
     match claim:
-        case "sub":
-            return user.subject
         case "name":
             return user.full_name
         case "preferred_username":
@@ -104,8 +103,10 @@ def user_claims(
         owner = CLAIM_SCOPE.get(claim)
         if owner and client.allows_scope(owner) and claim not in names:
             names.append(claim)
-    out: dict[str, Any] = {"sub": user.subject}
+    out: dict[str, Any] = {"sub": subject_for(user, client)}
     for claim in names:
+        if claim == "sub":
+            continue
         value = _value(user, claim)
         if value is not None:
             out[claim] = value

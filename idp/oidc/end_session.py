@@ -20,7 +20,8 @@ from wtforms import ValidationError
 from ..errors import IdpError
 from ..login import sessions
 from ..login.logout import end_session, logged_out_page, upstream_logout_uri
-from ..store import users
+from ..store import clients, users
+from ..store.legacy_subjects import subject_for
 from .blueprint import bp
 
 LOGOUT_PARAMS = (
@@ -64,6 +65,13 @@ def _origin(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _audience(claims: dict):  # noqa: ANN202
+    """The client an ID token hint was issued to (the `sub` it saw depends on it)."""
+    aud = claims.get("aud")
+    aud = aud[0] if isinstance(aud, list) and len(aud) == 1 else aud
+    return clients.get(aud) if isinstance(aud, str) else None
+
+
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():  # noqa: ANN201
     server = current_app.extensions["idp_oauth"]
@@ -88,7 +96,11 @@ def logout():  # noqa: ANN201
     user = users.by_id(session.user_id)
     tied = claims is not None and (
         claims.get("sid") == session.sid
-        or (not claims.get("sid") and user is not None and claims.get("sub") == user.subject)
+        or (
+            not claims.get("sid")
+            and user is not None
+            and claims.get("sub") == subject_for(user, _audience(claims))
+        )
     )
     if not tied:
         decision = request.form.get("decision") if request.method == "POST" else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import current_app
 
+from ..store.legacy_subjects import subject_for
 from ..store.models import Token
 from .revocation import find_token
 
@@ -42,7 +43,7 @@ class HubIntrospectionEndpoint(IntrospectionEndpoint):
             "token_type": "refresh_token" if token.presented_as == "refresh_token" else "Bearer",
             "scope": token.scope,
             # A client-credentials token speaks for its client (RFC 7662 §2.2: sub is optional).
-            "sub": token.user.subject if token.user else token.client_id,
+            "sub": subject_for(token.user, token.get_client()) if token.user else token.client_id,
             "aud": token.client_id,
             "iss": current_app.config["IDP"].issuer,
             "iat": token.issued_at,

@@ -7,6 +7,7 @@ digest) or `client_secret_env` (the name of an environment variable holding the 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ ALLOWED_KEYS = {
     "first_party",
     "require_mfa",
     "min_acr",
+    "legacy_subject_source",
     "client_secret_sha256",
     "client_secret_env",
     "id_token_signed_response_alg",
@@ -100,6 +102,11 @@ def load_file(path: Path) -> dict:
             raise ClientFileError(f"{path}: {flag} must be true or false")
     if "min_acr" in data and not (isinstance(data["min_acr"], str) and len(data["min_acr"]) <= 32):
         raise ClientFileError(f"{path}: min_acr must be an acr value such as LoA2")
+    source = data.get("legacy_subject_source")
+    if source is not None and not (
+        isinstance(source, str) and re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", source)
+    ):
+        raise ClientFileError(f"{path}: legacy_subject_source must name an import source")
     method = data.get("token_endpoint_auth_method", "client_secret_basic")
     if method not in clients.AUTH_METHODS:
         raise ClientFileError(f"{path}: unknown token_endpoint_auth_method {method}")

@@ -80,6 +80,7 @@ def create(
     first_party: bool = False,
     require_mfa: bool = False,
     min_acr: str | None = None,
+    legacy_subject_source: str | None = None,
     client_id: str | None = None,
     client_secret_hash: str | None = None,
     id_token_alg: str | None = None,
@@ -107,6 +108,7 @@ def create(
         first_party=first_party,
         require_mfa=require_mfa,
         min_acr=min_acr,
+        legacy_subject_source=legacy_subject_source,
         id_token_signed_response_alg=id_token_alg,
         source=source,
     )

@@ -97,11 +97,61 @@ class User(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     activated_at: Mapped[int | None] = mapped_column(BigInteger)
     locked_until: Mapped[int | None] = mapped_column(BigInteger)
+    # Set when the password was signed in with from an unsalted legacy hash: the next step
+    # of that sign-in is choosing a new one.
+    password_change_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    last_login_at: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger, default=_now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=_now, onupdate=_now)
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"
+
+
+class ImportedAccount(db.Model):
+    """Where an account came from: one row per (source, source id), so re-running an import
+    updates instead of duplicating, and a person from two former portals is one account with
+    two rows. `snapshot` keeps a digest of each field as the source last gave it: a later
+    run changes only what the person has not changed here since (a three-way merge)."""
+
+    __tablename__ = "imported_accounts"
+    __table_args__ = (
+        db.UniqueConstraint("source", "source_id", name="uq_imported_accounts_source_id"),
+        # Released as `sub` to the clients that opt in: one person per value within a source.
+        db.UniqueConstraint("source", "legacy_subject", name="uq_imported_accounts_legacy_sub"),
+        Index("ix_imported_accounts_former_national_id", "former_national_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    legacy_subject: Mapped[str | None] = mapped_column(String(255))
+    # An old 9-digit CMND the source gave with the person's CCCD: later rows with only the
+    # CMND find the same person through it.
+    former_national_id: Mapped[str | None] = mapped_column(String(12))
+    snapshot: Mapped[dict | None] = mapped_column(JSON)
+    imported_at: Mapped[int] = mapped_column(BigInteger, default=_now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=_now)
+
+    user: Mapped[User] = relationship()
+
+
+class UsernameAlias(db.Model):
+    """Another username of a merged account (from another former portal): it still signs in,
+    as the account, and no new account may take it."""
+
+    __tablename__ = "username_aliases"
+
+    username_normalized: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=_now)
+
+    user: Mapped[User] = relationship()
 
 
 class Client(db.Model, ClientMixin):
@@ -132,6 +182,9 @@ class Client(db.Model, ClientMixin):
     min_acr: Mapped[str | None] = mapped_column(String(32))
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Opt-in: release the subject a former portal (an import source of this name) gave its
+    # users as `sub`, so this system's user mappings survive the move to the hub.
+    legacy_subject_source: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16), default="cli")
     # SHA-256 of the RFC 7592 registration access token of a dynamically registered client.
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))

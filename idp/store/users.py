@@ -7,7 +7,7 @@ from sqlalchemy import select
 from ..accounts.passwords import hash_password
 from ..clock import now
 from .db import db
-from .models import User
+from .models import User, UsernameAlias
 
 
 def normalize_username(username: str) -> str:
@@ -15,10 +15,23 @@ def normalize_username(username: str) -> str:
 
 
 def by_username(username: str) -> User | None:
+    """The account with this username, or with it as an alias (a merged former portal's)."""
     if not isinstance(username, str) or not username or len(username) > 64:
         return None
-    return db.session.scalar(
-        select(User).where(User.username_normalized == normalize_username(username))
+    name = normalize_username(username)
+    user = db.session.scalar(select(User).where(User.username_normalized == name))
+    if user is not None:
+        return user
+    alias = db.session.get(UsernameAlias, name)
+    return db.session.get(User, alias.user_id) if alias is not None else None
+
+
+def username_taken(username: str) -> bool:
+    """Whether an account has this username or alias: no other account may take it."""
+    name = normalize_username(username)
+    return (
+        db.session.scalar(select(User.id).where(User.username_normalized == name)) is not None
+        or db.session.get(UsernameAlias, name) is not None
     )
 
 

@@ -15,7 +15,7 @@ from ..accounts.passwords import check_password, upgrade_stored_hash
 from ..broker import policy
 from ..display import clock_time
 from ..store import audit, consents, users
-from . import assurance, interaction, new_password, second_factor, sessions, throttle
+from . import assurance, interaction, new_password, second_factor, sessions, step_up, throttle
 from .flow import client_id_of as _client_id
 from .flow import load as _load
 from .flow import page as _page
@@ -160,7 +160,10 @@ def login(iid: str):  # noqa: ANN201
                 # Rehashed only here, where the sign-in goes on: a refusal above takes the
                 # same time whether the password was right.
                 upgrade_stored_hash(user, form.password.data, check)
-                if assurance.second_factor_at_login(user, required):
+                # A password to replace is a security change: the account's second factor
+                # comes first, as it would on the account page.
+                replacing = user.password_change_required and step_up.has_second_factor(user)
+                if replacing or assurance.second_factor_at_login(user, required):
                     return second_factor.begin(iid, ix, user, ["pwd"])
                 cfg = current_app.config["IDP"]
                 return new_password.complete(

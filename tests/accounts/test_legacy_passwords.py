@@ -292,3 +292,28 @@ def test_unsalted_md5_signs_in_then_a_new_password_is_required(unsalted_app):
         assert not user.password_change_required
         assert check_password(user.password_hash, "Hoàn-toàn-mới-456").ok
         assert not check_password(user.password_hash, PASSWORD).ok
+
+
+def test_an_unsalted_password_is_replaced_only_after_the_accounts_second_factor(unsalted_app):
+    """A leaked old password alone changes nothing: with a proved phone, the SMS code comes
+    first, and the page to choose a new password only after it."""
+    from tests.conftest import Hub, last_sms_code
+
+    hub = Hub(unsalted_app, unsalted_app.test_client())
+    client_id, _ = hub.add_client(first_party=True)
+    hub.add_user(username="phpuser02", password=None, phone="0912345678", phone_verified=True)
+    md5 = hashlib.md5(PASSWORD.encode()).hexdigest()  # noqa: S324 - the legacy form itself
+    _set_hash(unsalted_app, "phpuser02", legacy_hashes.normalize(md5, allow_unsalted=True))
+    response = _sign_in_page(hub, client_id, "phpuser02", PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/otp")
+    iid = response.headers["Location"].split("/interaction/")[1].split("/")[0]
+    # Straight to the new-password page without the code: nothing is waiting there.
+    assert hub.web.get(f"/interaction/{iid}/new-password").status_code == 400
+    from tests.test_second_factor import post_code, post_send
+
+    post_send(hub, response.headers["Location"])
+    verified = post_code(hub, response.headers["Location"], last_sms_code(unsalted_app))
+    assert verified.status_code == 302, verified.get_data(as_text=True)[:500]
+    assert verified.headers["Location"].endswith("/new-password")
+    with unsalted_app.app_context():
+        assert store_users.by_username("phpuser02").password_change_required

@@ -153,7 +153,9 @@ class BrokerConfig:
         "Never by email.",
     )
     auto_link_level: str = option(
-        "LoA2", "The hub acr an upstream identity must reach for automatic linking."
+        "LoA2",
+        "The hub acr an upstream identity must reach for automatic linking (auto_link, and "
+        "trusted_identity connectors: both the login and the account's link).",
     )
     national_only_citizen_from: str = option(
         "",
@@ -417,8 +419,8 @@ class ConnectorConfig:
     trusted_identity: bool = option(
         False,
         "This upstream verifies the state identity number (CCCD) or tax code it asserts. A "
-        "first login here whose number matches an account created or linked through another "
-        "trusted connector, at an equal or lower level than this login's, links to it "
+        "first login here at [broker] auto_link_level (LoA2) or above, whose number matches "
+        "an account linked through another trusted connector at that level too, links to it "
         "(audited, the owner told); otherwise the person proves it by signing in through "
         "the connector used before. Never by name, email or phone.",
     )

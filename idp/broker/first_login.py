@@ -107,11 +107,19 @@ def _link(user: User, identity: UpstreamIdentity, how: str, replace: bool = Fals
 
 
 def _trusted_match(identity: UpstreamIdentity, number: str | None) -> User | None:
-    """The one account this login may join without asking: both this connector and one the
-    account is already linked through vouch for identity numbers, and this login is at least
-    at the level that link was made at."""
+    """The one account this login may join without asking: this connector and one the account
+    is already linked through both vouch for identity numbers, and both that link and this
+    login reached `[broker] auto_link_level` (LoA2). A lower level asserts a number nobody
+    checked: it neither joins an account nor lets a later verified login be joined to the
+    account it made."""
     connectors = current_app.config["IDP"].connectors
-    if not number or not connectors[identity.connector].trusted_identity:
+    floor = assurance.rank(current_app.config["IDP"].broker.auto_link_level)
+    if (
+        not number
+        or floor < 0
+        or not connectors[identity.connector].trusted_identity
+        or assurance.rank(identity.level) < floor
+    ):
         return None
     matches = _active_with_number(identity, number)
     if len(matches) != 1:
@@ -122,7 +130,7 @@ def _trusted_match(identity: UpstreamIdentity, number: str | None) -> User | Non
             link.connector != identity.connector
             and other is not None
             and other.trusted_identity
-            and assurance.rank(identity.level) >= max(assurance.rank(link.level), 0)
+            and assurance.rank(link.level) >= floor
         ):
             return matches[0]
     return None

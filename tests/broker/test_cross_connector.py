@@ -311,3 +311,17 @@ def test_an_account_made_through_a_portal_sets_its_first_password_after_a_fresh_
     hub.web = app.test_client()
     signed_in = hub.sign_in(client_id, username="levancuong", password="Mật-khẩu-mới-456")
     assert "code" in query_of(signed_in.headers["Location"])
+
+
+def test_an_account_made_at_level_1_never_absorbs_a_later_verified_login(hub, app, client):
+    """Red team: a level-1 login (a number nobody checked) made an account; the real person's
+    VNeID login at level 2 must not be joined to it without a proof."""
+    client_id, secret = client
+    first = at_portal(hub, start(hub, client_id, "dvcqg"), "cuong", "dvcqg")  # level 1
+    path, html = first_login_page(hub, first)
+    post_choice(hub, path, html, action="create", username="cuongatt", email="att@evil.example")
+    hub.web = app.test_client()  # the real Cường, in his own browser
+    verified = at_portal(hub, start(hub, client_id, "vneid"), "cuong")  # level 2
+    first_login_page(hub, verified)  # asked, not joined
+    assert [e.detail["how"] for e in events(app, "federated_link_created")] == ["new_account"]
+    assert hub.web.get("/account").status_code == 302  # nobody signed in

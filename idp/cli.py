@@ -407,6 +407,14 @@ def clients_add(
     if frontchannel_logout_uri:
         _validate_uris([frontchannel_logout_uri], "--frontchannel-logout-uri")
     with ctx.app().app_context():
+        from .login import assurance
+
+        if min_acr is not None and assurance.rank(min_acr) < 0:
+            # An unknown level would be read as "no requirement": refused, never weakened.
+            raise click.BadParameter(
+                "not one of the hub's levels: " + " ".join(assurance.levels()),
+                param_hint="'--min-acr'",
+            )
         client, secret = store_clients.create(
             name=name,
             redirect_uris=list(redirect_uris),

@@ -44,6 +44,20 @@ BAD = [
     (["clients", "add", "--name", "X"], "Missing option '--redirect-uri'"),
     (["clients", "add", "--name", "X", "--redirect-uri", "ftp://x.example/cb"], "redirect"),
     (["clients", "add-service", "--name", "X", "--scope", "no-such-scope"], "scope"),
+    # An unknown level would be read as "no requirement" (red team): refused.
+    (
+        [
+            "clients",
+            "add",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.example/cb",
+            "--min-acr",
+            "loa2",
+        ],
+        "not one of the hub's levels",
+    ),  # fmt: skip
     (["clients", "list", "--bogus"], "No such option"),
     (["clients", "show", "no-such-client"], "no-such-client"),
     (["clients", "disable", "no-such-client"], "no-such-client"),

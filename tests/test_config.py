@@ -107,3 +107,27 @@ def test_the_readmes_explicit_endpoint_example_loads_and_is_complete(tmp_path):
                  "end_session_endpoint", "issuer", "jwks_uri"):  # fmt: skip
         assert getattr(dvcqg, name), name
     assert dvcqg.request_levels["LoA2"] == "LoA2" and dvcqg.trusted_identity
+
+
+def test_a_client_file_or_the_console_with_an_unknown_level_is_refused(app, tmp_path):
+    """An unknown min_acr would be read as "no requirement" (red team): never stored."""
+    from idp.admin import client_admin
+    from idp.store.client_files import ClientFileError, sync_directory
+
+    folder = tmp_path / "clients"
+    folder.mkdir()
+    (folder / "land.toml").write_text(
+        'client_id = "dat-dai"\nname = "Đất đai"\nredirect_uris = ["https://x.example/cb"]\n'
+        'client_secret_sha256 = "' + "a" * 64 + '"\nmin_acr = "LoA9"\n'
+    )
+    with app.app_context():
+        with pytest.raises(ClientFileError, match="one of the hub's levels"):
+            sync_directory(folder)
+        checked = client_admin.check(
+            {"name": "X", "redirect_uris": ["https://x.example/cb"], "min_acr": "loa2"}
+        )
+        assert "min_acr" in checked.errors
+        ok = client_admin.check(
+            {"name": "X", "redirect_uris": ["https://x.example/cb"], "min_acr": "LoA1-MFA"}
+        )
+        assert "min_acr" not in ok.errors  # (LoA2 exists only with a national connector)

@@ -7,13 +7,13 @@ the console can show it beside the field and the API can return it as JSON.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import or_, select
 
+from ..login import assurance
 from ..oidc.claims import SUPPORTED_SCOPES
 from ..security import new_secret, sha256_hex
 from ..store import audit, clients
@@ -118,8 +118,9 @@ def check(data: dict, *, existing: Client | None = None) -> Checked:
             out.errors["scope"] = "known scopes only: " + " ".join(sorted(known))
         else:
             out.values["scope"] = " ".join(dict.fromkeys(value.split()))
-    if out.values.get("min_acr") and not re.fullmatch(r"[A-Za-z0-9._:-]+", out.values["min_acr"]):
-        out.errors["min_acr"] = "an acr value such as LoA2"
+    if out.values.get("min_acr") and assurance.rank(out.values["min_acr"]) < 0:
+        # An unknown level would be read as "no requirement": refused, never weakened.
+        out.errors["min_acr"] = "one of the hub's levels: " + " ".join(assurance.levels())
     if not out.errors:
         _check_whole(out, existing)
     return out

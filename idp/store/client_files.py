@@ -12,6 +12,8 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from flask import has_app_context
+
 from ..security import sha256_hex
 from . import clients
 from .db import db
@@ -102,6 +104,13 @@ def load_file(path: Path) -> dict:
             raise ClientFileError(f"{path}: {flag} must be true or false")
     if "min_acr" in data and not (isinstance(data["min_acr"], str) and len(data["min_acr"]) <= 32):
         raise ClientFileError(f"{path}: min_acr must be an acr value such as LoA2")
+    if data.get("min_acr") and has_app_context():
+        from ..login import assurance
+
+        if assurance.rank(data["min_acr"]) < 0:  # unknown: read as "no requirement"
+            raise ClientFileError(
+                f"{path}: min_acr must be one of the hub's levels: {' '.join(assurance.levels())}"
+            )
     source = data.get("legacy_subject_source")
     if source is not None and not (
         isinstance(source, str) and re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", source)

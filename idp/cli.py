@@ -36,6 +36,7 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+PORT = click.IntRange(1, 65535)
 
 # Exit statuses: 2 for bad input or a conflict (as click's own usage errors), 1 when a service
 # the command needs does not answer.
@@ -133,7 +134,7 @@ def init(ctx: Context) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Listen address (default from config).")
-@click.option("--port", default=None, type=int, help="Listen port (default from config).")
+@click.option("--port", default=None, type=PORT, help="Listen port (default from config).")
 @pass_ctx
 def serve(ctx: Context, host: str | None, port: int | None) -> None:
     """Serve the hub with gunicorn (workers and threads from config)."""
@@ -165,7 +166,7 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
 
 @main.command("mock-national")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8100, type=int, show_default=True)
+@click.option("--port", default=8100, type=PORT, show_default=True)
 @click.option("--client-id", default="hub-tinh", show_default=True, help="The hub's client id.")
 @click.option(
     "--client-secret-env",
@@ -232,12 +233,12 @@ def mock_national(
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to use.")
-@click.option("--port", default=8000, type=int, show_default=True, help="The hub's port.")
-@click.option("--mock-port", default=8100, type=int, show_default=True)
+@click.option("--port", default=8000, type=PORT, show_default=True, help="The hub's port.")
+@click.option("--mock-port", default=8100, type=PORT, show_default=True)
 @click.option(
-    "--vneid-port", default=8101, type=int, show_default=True, help="The mock VNeID's port."
+    "--vneid-port", default=8101, type=PORT, show_default=True, help="The mock VNeID's port."
 )
-@click.option("--demo-port", default=9000, type=int, show_default=True)
+@click.option("--demo-port", default=9000, type=PORT, show_default=True)
 @click.option(
     "--instance-dir",
     default="instance-dev",
@@ -396,6 +397,8 @@ def clients_add(
     jwks = json.loads(Path(jwks_file).read_text()) if jwks_file else None
     if method == "private_key_jwt" and not (jwks_uri or jwks):
         raise click.BadParameter("private_key_jwt needs --jwks-uri or --jwks-file")
+    if not name.strip() or len(name) > 200 or not name.isprintable():
+        raise click.BadParameter("1 to 200 printable characters", param_hint="'--name'")
     _validate_uris(list(redirect_uris), "--redirect-uri")
     if legacy_subject_source is not None and not re.fullmatch(
         r"[a-z0-9][a-z0-9_-]{0,63}", legacy_subject_source

@@ -35,6 +35,12 @@ BAD = [
     (["nonsense"], "No such command"),
     (["init", "extra"], "unexpected extra argument"),
     (["serve", "--port", "abc"], "is not a valid integer"),
+    (["serve", "--port", "-1"], "is not in the range"),
+    (["mock-national", "--port", "99999"], "is not in the range"),
+    (
+        ["clients", "add", "--name", "x" * 201, "--redirect-uri", "https://x.example/cb"],
+        "1 to 200 printable characters",
+    ),  # fmt: skip
     (["mock-national", "--portal", "elsewhere"], "Invalid value for '--portal'"),
     (["dev"], "writes its own config"),
     (["backup", "{tmp}/no-such-folder/backup.tar"], "backup"),

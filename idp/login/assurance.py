@@ -45,10 +45,28 @@ def requested(acr_values: str | None) -> str | None:
     return min(known, key=rank) if known else None
 
 
+def essential_acr(claims_param: str | None) -> str | None:
+    """The level an essential `acr` in the `claims` parameter asks for (OIDC Core §5.5.1.1):
+    like acr_values, the lowest named level the hub knows. Malformed input asks for nothing
+    here; the authorization endpoint refuses it on its own."""
+    from ..security import load_json
+
+    try:
+        data = load_json(claims_param) if claims_param else None
+    except ValueError:
+        return None
+    id_token = data.get("id_token") if isinstance(data, dict) else None
+    acr = id_token.get("acr") if isinstance(id_token, dict) else None
+    if not isinstance(acr, dict) or acr.get("essential") is not True:
+        return None
+    values = acr.get("values") if isinstance(acr.get("values"), list) else [acr.get("value")]
+    return requested(" ".join(v for v in values if isinstance(v, str)))
+
+
 def required_level(params: dict, client: Client | None, user: User | None) -> str | None:
     """The lowest level this authorization may be answered with (None: anything goes)."""
     cfg = current_app.config["IDP"].login
-    needed = [requested(params.get("acr_values"))]
+    needed = [requested(params.get("acr_values")), essential_acr(params.get("claims"))]
     if client is not None and client.require_mfa:
         needed.append(cfg.mfa_acr)
     if client is not None and client.min_acr and rank(client.min_acr) >= 0:

@@ -325,3 +325,23 @@ def test_an_account_made_at_level_1_never_absorbs_a_later_verified_login(hub, ap
     first_login_page(hub, verified)  # asked, not joined
     assert [e.detail["how"] for e in events(app, "federated_link_created")] == ["new_account"]
     assert hub.web.get("/account").status_code == 302  # nobody signed in
+
+
+def test_an_essential_acr_in_the_claims_parameter_is_a_level_needed(hub, app, client):
+    """Red team: claims={"id_token":{"acr":{"essential":true,"values":["LoA2"]}}} asks for
+    level 2 as acr_values does (OIDC Core §5.5.1.1): asked of the portal, a lower answer
+    refused."""
+    import json
+
+    client_id, _ = client
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": ["LoA2"]}}})
+    upstream = start(hub, client_id, "dvcqg", claims=claims)
+    assert query_of(upstream)["acr_values"] == "LoA2"
+    refused = at_portal(hub, upstream, "cuong", "dvcqg")  # level 1
+    assert "reason=national_level_not_reached" in refused.headers["Location"]
+    # Malformed or not essential: no level from it, and no error from this part.
+    from idp.login.assurance import essential_acr
+
+    with app.app_context():
+        for raw in ('{"id_token": []}', "[1]", "{", '{"id_token":{"acr":{"values":["LoA2"]}}}'):
+            assert essential_acr(raw) is None

@@ -195,6 +195,10 @@ def remove_link(user: User, link_id: int, by: str) -> FederatedIdentity:
     if row is None:
         raise UserAdminError(_l("No such link on this account."))
     audit.record(
-        "federated_link_removed", user=user, by=by, connector=row.connector, subject=row.subject
+        "federated_link_removed",
+        user=user,
+        by=by,
+        connector=row.connector,
+        subject=federation.masked(row.subject),
     )
     return row

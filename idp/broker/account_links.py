@@ -69,7 +69,7 @@ def remove(session, user, link_id: int):  # noqa: ANN001, ANN201
             "federated_link_removed",
             user=user,
             connector=row.connector,
-            subject=row.subject,
+            subject=federation.masked(row.subject),
         )
         notices.security_change(user, "link_removed")
     return redirect(url_for("account_links.list_links"))

@@ -92,7 +92,7 @@ def _link(user: User, identity: UpstreamIdentity, how: str, replace: bool = Fals
         "federated_link_created",
         user=user,
         connector=identity.connector,
-        subject=identity.subject,
+        subject=federation.masked(identity.subject),
         level=identity.level,
         how=how,
     )

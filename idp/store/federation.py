@@ -14,6 +14,14 @@ class AlreadyLinked(Exception):
     """This national subject is linked to an account already."""
 
 
+def masked(subject: str) -> str:
+    """A national subject as audit records name it: the key often is the person's CCCD or tax
+    code, so only its kind and last three characters are kept."""
+    kind, _, key = subject.rpartition(":")
+    shown = "*" * max(len(key) - 3, 0) + key[-3:]
+    return f"{kind}:{shown}" if kind else shown
+
+
 def find(connector: str, subject: str) -> FederatedIdentity | None:
     return db.session.scalar(
         select(FederatedIdentity).where(

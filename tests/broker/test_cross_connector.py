@@ -345,3 +345,19 @@ def test_an_essential_acr_in_the_claims_parameter_is_a_level_needed(hub, app, cl
     with app.app_context():
         for raw in ('{"id_token": []}', "[1]", "{", '{"id_token":{"acr":{"values":["LoA2"]}}}'):
             assert essential_acr(raw) is None
+
+
+def test_audit_records_do_not_carry_the_identity_number(hub, app, client):
+    """Red team (log reader): the federated subject is often the CCCD itself; audit details
+    name it by kind and last three digits only."""
+    import json
+
+    client_id, secret = client
+    sub = created_through_vneid(hub, client_id, secret)
+    again = at_portal(hub, start(hub, client_id, "dvcqg"), "cuong", "vneid")  # trusted link
+    assert hub.id_token_after(again, client_id, secret)["sub"] == sub
+    with app.app_context():
+        details = [json.dumps(e.detail, ensure_ascii=False) for e in db.session.scalars(
+            select(AuditEvent))]  # fmt: skip
+    assert details and not [d for d in details if CUONG in d]
+    assert any("*********234" in d for d in details)

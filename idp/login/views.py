@@ -42,6 +42,10 @@ NATIONAL_ONLY = _l(
     "national account button above: the first time, your account here is linked to it with "
     "your identity number and this password."
 )
+NATIONAL_ONLY_OTHERS = _l(
+    "Staff of the province, and accounts that still sign in here: the username or the "
+    "password is not right."
+)
 # Why the sign-in page was shown again (?reason=, with ?via= naming the connector), as a
 # message for the person; %(portal)s is the connector's own label, %(level)s the level needed.
 REASONS = {
@@ -137,8 +141,10 @@ def login(iid: str):  # noqa: ANN201
                     if until
                     else _reason("national_level", params, client)
                     if needs_national
-                    else NATIONAL_ONLY
+                    else _national_only_refusal()
                 )
+                if not until:
+                    tries_left = throttle.tries_left(request.remote_addr, username)
             elif password_ok and user is not None and not user.active:
                 # The right password: saying why does not help a guesser.
                 pending = user.activated_at is None
@@ -178,7 +184,13 @@ def login(iid: str):  # noqa: ANN201
                     client_id=_client_id(client),
                     method="password",
                 )
-                error = _locked_message(until) if until else _l("Wrong username or password.")
+                error = (
+                    _locked_message(until)
+                    if until
+                    else _national_only_refusal()
+                    if policy.national_only("citizen") or policy.national_only("organization")
+                    else _l("Wrong username or password.")
+                )
                 if not until:
                     tries_left = throttle.tries_left(request.remote_addr, username)
     elif request.method == "POST":
@@ -197,6 +209,13 @@ def login(iid: str):  # noqa: ANN201
         connectors=_connector_buttons(),
         national_only=[t for t in ("citizen", "organization") if policy.national_only(t)],
     )
+
+
+def _national_only_refusal() -> str:
+    """In national-only mode, one answer for every refused password: a closed account's (right
+    or wrong), an unknown name's and a staff member's wrong one, so the form tells a guesser
+    neither whether an account exists nor which accounts are staff."""
+    return f"{NATIONAL_ONLY} {NATIONAL_ONLY_OTHERS}"
 
 
 def _connector_buttons() -> list[dict]:

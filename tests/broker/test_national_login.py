@@ -271,6 +271,27 @@ def test_a_closed_password_form_answers_the_same_right_or_wrong(hub, app, client
     assert "đăng nhập sai quá nhiều lần" in shown(locked)
 
 
+def test_national_only_answers_alike_for_unknown_names_and_staff(hub, app, client):
+    """Red team: in national-only mode an unknown name, a staff member's wrong password and a
+    closed citizen account get one answer (no account or staff oracle)."""
+    client_id, _ = client
+    national_only(app)
+    hub.add_user(username="anlocal", national_id="001090000001")
+    hub.add_user(username="canbo.motcua", phone="0912345678")
+    with app.app_context():
+        users.by_username("canbo.motcua").roles = ["staff"]
+        db.session.commit()
+
+    def shown(username, password):
+        response = hub.login(hub.login_url(client_id), username=username, password=password)
+        html = response.get_data(as_text=True)
+        return response.status_code, re.search(r'id="form-error"><p>(.*?)</p>', html, re.S)[1]
+
+    closed = shown("anlocal", "Mật-khẩu-123")
+    assert closed == shown("khong.co.ai", "Mật-khẩu-123") == shown("canbo.motcua", "sai-mat-khau")
+    assert closed[0] == 400 and "Điều 40" in closed[1]
+
+
 def test_national_only_starts_on_its_date_in_vietnam_time(hub, app, client, clock):
     from datetime import datetime, timedelta, timezone
 

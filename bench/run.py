@@ -441,6 +441,47 @@ def scenarios(bench: Bench, n: int, seconds: float, clients: int) -> list[tuple]
     return rows
 
 
+def password_sign_in(bench: Bench) -> list:
+    """One whole password sign-in in a new browser: authorize, the sign-in page, the form's
+    POST (argon2id verify, the session, the browser binding), the resumed authorization, and
+    the redirect to the client with a code. Cookies are carried from answer to answer."""
+    req = loadgen.request_bytes
+    cookies: dict[str, str] = {}
+    posted = []
+
+    def cookie_header() -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
+
+    def start(_previous: bytes | None) -> bytes:
+        query = urlencode({"response_type": "code", "client_id": bench.client_id,
+                           "redirect_uri": REDIRECT, "scope": "openid",
+                           "nonce": secrets.token_urlsafe(12)})  # fmt: skip
+        return req("GET", f"/authorize?{query}")
+
+    def follow(answer: bytes | None) -> bytes | None:
+        head, _, body = (answer or b"").partition(b"\r\n\r\n")
+        for name, value in re.findall(rb"\r\nset-cookie: ([^=;\r]+)=([^;\r]*)", head, re.I):
+            cookies[name.decode()] = value.decode()
+        location = re.search(rb"\r\nlocation: ([^\r]+)", head, re.IGNORECASE)
+        if location:
+            target = location.group(1).decode()
+            if target.startswith("/"):
+                return req("GET", target, cookie_header())
+            return None if "code=" in target else req("GET", "/missing-code")
+        if posted:
+            return req("GET", "/sign-in-refused")  # the form came back: counted as an error
+        csrf = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', body)
+        action = re.search(rb'<form method="post" action="([^"]+)"', body)
+        if not (csrf and action):
+            return req("GET", "/no-sign-in-form")
+        posted.append(True)
+        fields = {"csrf_token": csrf.group(1).decode(), "username": "benchuser",
+                  "password": PASSWORD}  # fmt: skip
+        return req("POST", action.group(1).decode(), {**FORM, **cookie_header()}, form(fields))
+
+    return [start, *[follow] * 6]
+
+
 def compare(bench: Bench, peer: NodePeer, n: int, seconds: float, clients: int, rounds: int):
     """Interleaved rounds, hub then node, every scenario; per scenario the median of each."""
     runs: dict[str, dict[str, list[loadgen.Result]]] = {"hub": {}, "node": {}}
@@ -541,6 +582,11 @@ def main() -> None:
     )
     parser.add_argument("--peer", action="store_true", help="Compare with node-oidc-provider.")
     parser.add_argument(
+        "--sign-in",
+        action="store_true",
+        help="Only whole password sign-ins (each in a new browser), with --per-core if asked.",
+    )
+    parser.add_argument(
         "--per-core",
         action="store_true",
         help="One hub worker and node pinned to CPU 0, the generator to CPU 1 (with --peer).",
@@ -552,6 +598,22 @@ def main() -> None:
         peer = NodePeer(Path(tmp), pin=pin) if args.peer else None
         try:
             bench.start()
+            if args.sign_in:
+                if args.per_core:
+                    os.sched_setaffinity(0, {1})
+                chains = [password_sign_in(bench) for _ in range(args.requests + 20)]
+                loadgen.run("warm-up", bench.port, chains[:20], ok=(200, 302),
+                            clients=args.clients)  # fmt: skip
+                result = loadgen.run("password sign-in, whole flow", bench.port, chains[20:],
+                                     ok=(200, 302), clients=args.clients,
+                                     max_seconds=args.seconds)  # fmt: skip
+                where = "one worker on CPU 0" if args.per_core else "2 workers, 2 shared cores"
+                print(f"{result.name} ({where}): {result.rate:.1f}/s, p50 {result.p50:.0f} ms, "
+                      f"p99 {result.percentile(99):.0f} ms, {result.completed} done, "
+                      f"{result.errors} errors; load {os.getloadavg()[0]:.2f}")  # fmt: skip
+                if result.first_error:
+                    print("first error:", result.first_error[:300])
+                return
             if peer is None:
                 runs = [
                     scenarios(bench, args.requests, args.seconds, args.clients)

@@ -43,14 +43,21 @@ def expect_signed_in_at_demo(page: Page, stack: DevStack, name: str) -> None:
     expect(page.locator("#userinfo")).to_contain_text(name)
 
 
-def wait_for_demo_logged_out(page: Page, stack: DevStack, within: float = 20.0) -> None:
-    """The back-channel logout reaches the demo client in the background: reload until the
-    demo page says the session ended (bounded)."""
+def wait_for_demo_logged_out(page: Page, stack: DevStack, within: float = 45.0) -> None:
+    """The back-channel logout reaches the demo client in the background (retried by the
+    hub's dispatcher, slower on a busy CI machine): reload until the demo page says the
+    session ended (bounded). The hub's signed-out page may still be moving on to the
+    portal's logout; a reload interrupted by it is simply tried again."""
+    from playwright.sync_api import Error as PlaywrightError
+
     deadline = time.monotonic() + within
     while True:
-        page.goto(stack.demo + "/")
-        if page.locator("#notice").count():
-            break
+        try:
+            page.goto(stack.demo + "/")
+            if page.locator("#notice").count():
+                break
+        except PlaywrightError:
+            pass  # a navigation of the previous page interrupted this one
         assert time.monotonic() < deadline, "the demo client was not logged out"
         page.wait_for_timeout(300)
     expect(page.locator("#notice")).to_contain_text("đăng xuất khỏi Cổng đăng nhập tỉnh")

@@ -7,8 +7,8 @@ An existing account is proved in one of three ways, never by name, email or phon
 - a sign-in through a connector already linked to it ("prove it with the portal you used
   before"), for an account that has no password;
 - automatically, when this connector and one already linked to the account both assert
-  identity numbers the hub trusts (`trusted_identity`) and this login's level is at least the
-  one the account was established with, or by `auto_link` at its level.
+  identity numbers the hub trusts (`trusted_identity`) and both this login and that link reached
+  `[broker] auto_link_level`, or by `auto_link` at that level.
 Linking fills what the account lacks from the verified national values (the person may choose
 to replace what differs), each marked with its source and time.
 

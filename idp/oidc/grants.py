@@ -30,10 +30,10 @@ from ..clock import now
 from ..login import sessions
 from ..observability import TOKENS
 from ..security import sha256_hex
-from ..store import audit, kv, tokens, users
+from ..store import audit, kv, records, tokens
 from ..store.db import db
 from ..store.kv import StoreUnavailable
-from ..store.models import Token
+from ..store.records import TokenRecord as Token
 from . import claims as claims_mod
 from . import rotation
 
@@ -231,7 +231,7 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """The person, still active, and still signed in: a code from a session that ended
         since (logout, replaced by another sign-in, ended everywhere) gives no tokens, or they
         would outlive the session that the end was meant to close."""
-        user = users.by_id(authorization_code.user_id)
+        user = records.user_by_id(authorization_code.user_id)
         if user is None or not user.active:
             return None
         sid = authorization_code.sid
@@ -304,7 +304,8 @@ class HubRefreshTokenGrant(grants.RefreshTokenGrant):
                 TOKENS.labels(grant_type="refresh_token").inc()
             else:
                 # Another request rotated it first: a retry racing its original, or reuse.
-                db.session.expire(old)
+                # Read it again: the record holds the row as it was before that rotation.
+                old = tokens.by_refresh_token(self.presented) or old
                 if self._used_before(old) is None:
                     raise InvalidGrantError("The refresh token has already been used.")
                 token = self.retry

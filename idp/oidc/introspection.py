@@ -10,7 +10,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import current_app
 
 from ..store.legacy_subjects import subject_for
-from ..store.models import Token
+from ..store.records import TokenRecord as Token
 from .revocation import find_token
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 
 from ..store import audit, tokens
-from ..store.models import Token
+from ..store.records import TokenRecord as Token
 from .grants import ALL_CLIENT_AUTH_METHODS
 
 

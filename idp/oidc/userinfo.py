@@ -11,7 +11,7 @@ from flask import current_app
 from flask import request as flask_request
 
 from ..store import tokens
-from ..store.models import Token
+from ..store.records import TokenRecord as Token
 from . import claims as claims_mod
 
 

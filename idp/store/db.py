@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from flask import g, has_request_context
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session
 from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 
 from ..config import Config
@@ -34,13 +36,18 @@ class HubSession(Session):
 
     def get_bind(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
         engine = super().get_bind(*args, **kwargs)
-        if has_request_context() and g.get("idp_autocommit") and isinstance(engine, Engine):
-            autocommit = _autocommit_engines.get(engine)
-            if autocommit is None:
-                autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-                _autocommit_engines[engine] = autocommit
-            return autocommit
-        return engine
+        return for_this_request(engine) if isinstance(engine, Engine) else engine
+
+
+def for_this_request(engine: Engine) -> Engine:
+    """The engine, or its autocommit twin when this request asked for `autocommit_statements`."""
+    if has_request_context() and g.get("idp_autocommit"):
+        autocommit = _autocommit_engines.get(engine)
+        if autocommit is None:
+            autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+            _autocommit_engines[engine] = autocommit
+        return autocommit
+    return engine
 
 
 # Request-scoped sessions: objects stay usable after commit instead of reloading per attribute.
@@ -156,6 +163,49 @@ def autocommit_statements() -> None:
     """
     if db.engine.dialect.name == "postgresql":
         g.idp_autocommit = True
+
+
+def first_row(statement, params: dict):  # noqa: ANN001, ANN201
+    """Run a Core statement and return its first row (or None), outside the ORM.
+
+    Inside a transaction this request's session already holds, on its connection, so the
+    caller's own writes are seen. Otherwise on a pooled connection of its own, without creating
+    a session: for a lookup that is a request's only read, the session's set-up and teardown
+    cost more than the query (`records`).
+    """
+    if db.session.registry.has():  # a session exists already (made, not just looked up)
+        session = db.session()
+        if session.in_transaction():
+            return session.connection().execute(statement, params).first()
+    with for_this_request(db.engine).connect() as connection:
+        return connection.execute(statement, params).first()
+
+
+@contextmanager
+def write_connection() -> Iterator[Connection]:
+    """A connection whose writes commit together when the block ends (roll back if it raises).
+
+    Joins a transaction this request's session already holds, and commits it, as the ORM
+    writes it replaces did; otherwise a short transaction of its own, without a session.
+    """
+    if db.session.registry.has():
+        session = db.session()
+        if session.in_transaction():
+            try:
+                yield session.connection()
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
+            return
+    with for_this_request(db.engine).begin() as connection:
+        yield connection
+
+
+def write(statement, params: dict | list) -> int:  # noqa: ANN001
+    """Run one Core write and commit it (`write_connection`); the number of rows it touched."""
+    with write_connection() as connection:
+        return connection.execute(statement, params).rowcount
 
 
 @event.listens_for(Engine, "connect")

@@ -242,40 +242,9 @@ class Client(db.Model, ClientMixin):
         return scope in scope_to_list(self.scope)
 
 
-class Token(db.Model, TokenMixin):
-    """One access token and, optionally, its refresh token; `grant_id` ties a family together."""
-
-    __tablename__ = "tokens"
-    __table_args__ = (Index("ix_tokens_grant_id", "grant_id"), Index("ix_tokens_sid", "sid"))
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    client_id: Mapped[str] = mapped_column(String(64))
-    # None for a client-credentials token: the client acts for itself (the admin API).
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    scope: Mapped[str] = mapped_column(String(500), default="")
-    grant_id: Mapped[str] = mapped_column(String(64))
-    sid: Mapped[str | None] = mapped_column(String(64))
-    auth_time: Mapped[int | None] = mapped_column(BigInteger)
-    acr: Mapped[str | None] = mapped_column(String(64))
-    amr: Mapped[list | None] = mapped_column(JSON)
-    claims_request: Mapped[dict | None] = mapped_column(JSON)
-    issued_at: Mapped[int] = mapped_column(BigInteger, default=_now)
-    access_expires_at: Mapped[int] = mapped_column(BigInteger)
-    refresh_expires_at: Mapped[int | None] = mapped_column(BigInteger)
-    access_revoked: Mapped[bool] = mapped_column(Boolean, default=False)
-    refresh_revoked: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Why the refresh token stopped working: "rotated" (reuse then means theft) or "revoked".
-    refresh_revoked_reason: Mapped[str | None] = mapped_column(String(16))
-    # When rotation used the refresh token up, and the pair it made, sealed with the used
-    # token itself: a client whose answer was lost retries and gets that pair back.
-    rotated_at: Mapped[int | None] = mapped_column(BigInteger)
-    successor: Mapped[str | None] = deferred(mapped_column(Text))
-
-    user: Mapped[User | None] = relationship(lazy="joined")
-    # Set by lookups: which of the two values the caller presented ("access_token"/"refresh_token").
-    presented_as = None
+class TokenChecks(TokenMixin):
+    """What Authlib and the endpoints ask of a token, over its columns: shared by the ORM
+    `Token` and the read-only `records.TokenRecord` the hot paths load, so both answer alike."""
 
     # Authlib's TokenMixin; `now` is read from the app clock by the caller when it matters.
     def check_client(self, client: Client) -> bool:
@@ -315,6 +284,42 @@ class Token(db.Model, TokenMixin):
         from ..clock import now
 
         return self.refresh_expires_at is None or self.refresh_expires_at <= now()
+
+
+class Token(db.Model, TokenChecks):
+    """One access token and, optionally, its refresh token; `grant_id` ties a family together."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (Index("ix_tokens_grant_id", "grant_id"), Index("ix_tokens_sid", "sid"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    # None for a client-credentials token: the client acts for itself (the admin API).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(500), default="")
+    grant_id: Mapped[str] = mapped_column(String(64))
+    sid: Mapped[str | None] = mapped_column(String(64))
+    auth_time: Mapped[int | None] = mapped_column(BigInteger)
+    acr: Mapped[str | None] = mapped_column(String(64))
+    amr: Mapped[list | None] = mapped_column(JSON)
+    claims_request: Mapped[dict | None] = mapped_column(JSON)
+    issued_at: Mapped[int] = mapped_column(BigInteger, default=_now)
+    access_expires_at: Mapped[int] = mapped_column(BigInteger)
+    refresh_expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    access_revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    refresh_revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why the refresh token stopped working: "rotated" (reuse then means theft) or "revoked".
+    refresh_revoked_reason: Mapped[str | None] = mapped_column(String(16))
+    # When rotation used the refresh token up, and the pair it made, sealed with the used
+    # token itself: a client whose answer was lost retries and gets that pair back.
+    rotated_at: Mapped[int | None] = mapped_column(BigInteger)
+    successor: Mapped[str | None] = deferred(mapped_column(Text))
+
+    user: Mapped[User | None] = relationship(lazy="joined")
+    # Set by lookups: which of the two values the caller presented ("access_token"/"refresh_token").
+    presented_as = None
 
 
 class Consent(db.Model):

@@ -6,13 +6,13 @@ from sqlalchemy import bindparam, or_, select, update
 
 from ..clock import now
 from ..security import sha256_hex
-from .db import db
+from . import records
+from .db import db, write, write_connection
 from .models import Token
+from .records import TokenRecord
 
 # Built once: constructing a statement costs more than running it on the hot path.
 _INSERT = Token.__table__.insert()
-_BY_ACCESS = select(Token).where(Token.access_token_hash == bindparam("digest"))
-_BY_REFRESH = select(Token).where(Token.refresh_token_hash == bindparam("digest"))
 
 
 def row(
@@ -55,8 +55,7 @@ def row(
 
 def insert(values: dict) -> None:
     """Insert one token row (a Core insert: the ORM's unit of work costs more than the row)."""
-    db.session.execute(_INSERT, values)
-    db.session.commit()
+    write(_INSERT, values)
 
 
 def save(**fields) -> None:  # noqa: ANN003 - the keywords of `row`
@@ -93,37 +92,37 @@ _CLAIM = (
 _ROTATE_PG = _rotate_statement()
 
 
-def rotate(parent: Token, new_row: dict, successor: str) -> bool:
+def rotate(parent: Token | TokenRecord, new_row: dict, successor: str) -> bool:
     """Use a refresh token up and write the pair that replaces it, all or nothing; True for
     exactly one concurrent caller. `successor` is the new pair, sealed (see oidc/rotation)."""
     claim = {"parent_id": parent.id, "rotated_at": new_row["issued_at"], "successor": successor}
-    if db.session.get_bind().dialect.name == "postgresql":
-        new = {f"new_{name}": value for name, value in new_row.items()}
-        inserted = db.session.execute(_ROTATE_PG, {**claim, **new}).first()
-        db.session.commit()
-        return inserted is not None
-    # SQLite keeps its transaction: both statements commit together, or roll back together.
-    if db.session.execute(_CLAIM, claim).rowcount != 1:
-        db.session.rollback()
-        return False
-    db.session.execute(_INSERT, new_row)
-    db.session.commit()
-    return True
+    with write_connection() as connection:
+        if connection.dialect.name == "postgresql":
+            new = {f"new_{name}": value for name, value in new_row.items()}
+            return connection.execute(_ROTATE_PG, {**claim, **new}).first() is not None
+        # SQLite keeps its transaction: both statements commit together, or neither does (a
+        # claim that found the token used already changed nothing).
+        if connection.execute(_CLAIM, claim).rowcount != 1:
+            return False
+        connection.execute(_INSERT, new_row)
+        return True
 
 
-def by_access_token(value: str) -> Token | None:
+def by_access_token(value: str) -> TokenRecord | None:
+    """The token (with its user) an access token value stands for, as read now."""
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
-    return db.session.scalar(_BY_ACCESS, {"digest": sha256_hex(value)})
+    return records.token_by_access_digest(sha256_hex(value))
 
 
-def by_refresh_token(value: str) -> Token | None:
+def by_refresh_token(value: str) -> TokenRecord | None:
+    """The token (with its user) a refresh token value stands for, as read now."""
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
-    return db.session.scalar(_BY_REFRESH, {"digest": sha256_hex(value)})
+    return records.token_by_refresh_digest(sha256_hex(value))
 
 
-def revoke_access(token: Token) -> None:
+def revoke_access(token: Token | TokenRecord) -> None:
     db.session.execute(update(Token).where(Token.id == token.id).values(access_revoked=True))
     db.session.commit()
 

@@ -28,7 +28,7 @@ from werkzeug.datastructures import MultiDict
 from ..clock import now
 from ..errors import IdpError, InteractionExpired, InvalidClientPage, InvalidRedirectPage
 from ..login import assurance, interaction, second_factor, sessions
-from ..store import clients, consents, users
+from ..store import clients, consents, records
 from ..store.legacy_subjects import subject_for
 from ..store.models import Client, User
 from .blueprint import bp
@@ -167,7 +167,8 @@ def authorize_request(
         return redirect_error(error, redirect_uri, state)
 
     session = sessions.current()
-    user = users.by_id(session.user_id) if session else None
+    # A read-only record: the authorization only reads the account (the hot SSO path).
+    user = records.user_by_id(session.user_id) if session else None
     if user is not None and not user.active:
         user, session = None, None
 

@@ -6,7 +6,8 @@ still grows (shared caches, stolen time): compare versions in the same minute.
     python bench/cpu.py [--scenario userinfo] [--requests 2000] [--profile cumulative|tottime]
 
 Scenarios: healthz, discovery, userinfo, introspection, refresh (rotation + ID token), token
-(code exchange + ID token). SQLite in a temporary folder; tokens and codes made beforehand
+(code exchange + ID token), authorize (silent: a live SSO session's cookie, answered at once
+with a code). SQLite in a temporary folder; tokens, codes and the session made beforehand
 through the hub's own store code, as bench/run.py does.
 """
 
@@ -31,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from werkzeug.test import EnvironBuilder  # noqa: E402
 
 REDIRECT = "https://rp.example/cb"
-SCENARIOS = ("healthz", "discovery", "userinfo", "introspection", "refresh", "token")
+SCENARIOS = ("healthz", "discovery", "userinfo", "introspection", "refresh", "token", "authorize")
 
 
 def prepare(folder: Path, n: int):  # noqa: ANN201
@@ -74,12 +75,24 @@ def prepare(folder: Path, n: int):  # noqa: ANN201
                                 acr="LoA1", amr=["pwd"])  # fmt: skip
             kv().put(_code_key(code), asdict(record), 600)
             codes.append(code)
+        from idp.login import sessions
+
+        _, cookie_secret = sessions.start(user.id, ["pwd"], "LoA1")
+        cookie = f"{config.cookie(config.session.cookie_name)}={cookie_secret}"
     basic = "Basic " + base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
-    return app, basic, pairs, codes
+    return app, basic, pairs, codes, client.client_id, cookie
 
 
-def environ(scenario: str, i: int, basic: str, pairs: list, codes: list) -> dict:
+def environ(scenario: str, i: int, basic: str, pairs: list, codes: list, client_id: str,
+            cookie: str) -> dict:  # fmt: skip
     build = {
+        "authorize": lambda: EnvironBuilder(
+            path="/authorize",
+            query_string={"response_type": "code", "client_id": client_id,
+                          "redirect_uri": REDIRECT, "scope": "openid profile",
+                          "nonce": secrets.token_urlsafe(12)},
+            headers={"Cookie": cookie},
+        ),  # fmt: skip
         "healthz": lambda: EnvironBuilder(path="/healthz"),
         "discovery": lambda: EnvironBuilder(path="/.well-known/openid-configuration"),
         "userinfo": lambda: EnvironBuilder(
@@ -115,19 +128,24 @@ def main() -> None:
     args = parser.parse_args()
     warm = 50
     with tempfile.TemporaryDirectory(prefix="idp-cpu-") as tmp:
-        app, basic, pairs, codes = prepare(Path(tmp), args.requests + warm)
+        app, basic, pairs, codes, client_id, cookie = prepare(Path(tmp), args.requests + warm)
         logging.disable(logging.CRITICAL)  # the access log is not what is measured here
         for scenario in args.scenario or SCENARIOS:
-            envs = [environ(scenario, i, basic, pairs, codes) for i in range(args.requests + warm)]
+            envs = [environ(scenario, i, basic, pairs, codes, client_id, cookie)
+                    for i in range(args.requests + warm)]  # fmt: skip
 
             def call(env: dict) -> str:
                 status: list[str] = []
-                b"".join(app.wsgi_app(dict(env), lambda s, h, e=None: status.append(s)))
-                return status[0]
+                b"".join(app.wsgi_app(dict(env), lambda s, h, e=None: status.append((s, h))))
+                code, headers = status[0]
+                location = dict(headers).get("Location", "")
+                if code.startswith("302") and "code=" not in location:
+                    return f"{code} to {location}"  # not the silent answer measured here
+                return code
 
             for env in envs[:warm]:
                 answer = call(env)
-                assert answer.startswith("200"), (scenario, answer)
+                assert answer.startswith(("200", "302")), (scenario, answer)
             profile = cProfile.Profile() if args.profile else None
             started = time.process_time()
             if profile:

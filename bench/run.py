@@ -2,7 +2,7 @@
 in the same run.
 
     python bench/run.py [--backend sqlite|pg] [--requests 3000] [--seconds 10] [--clients 4]
-                        [--repeat 1] [--peer] [--per-core]
+                        [--repeat 1] [--peer] [--per-core] [--sign-in] [--py-spy DIR]
 
 It starts `idp serve` (gunicorn, the config's 2 sync workers) on the embedded defaults or on
 PostgreSQL + Redis, and `bench/ceiling.py` under gunicorn with the same worker settings. Each
@@ -43,7 +43,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import loadgen  # noqa: E402
+from bench import loadgen, pyspy  # noqa: E402
 
 PG_ADMIN = os.environ.get("IDP_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -249,9 +249,15 @@ class Bench:
         "jwks": "/jwks",
     }
 
+    profile_dir: Path | None = None  # set: every scenario is sampled with py-spy (bench/pyspy)
+
     @property
     def port(self) -> int:
         return self.hub_port
+
+    @property
+    def server_pid(self) -> int:
+        return self.processes[0].pid
 
 
 class NodePeer:
@@ -339,8 +345,16 @@ def protocol(target, n: int, seconds: float, clients: int) -> dict[str, loadgen.
     def measure(name, chains, ok=(200,)):  # noqa: ANN001, ANN202
         loadgen.run("warm-up", target.port, chains[: min(len(chains), 100)], ok=ok,
                     clients=clients)  # fmt: skip
-        results[name] = loadgen.run(name, target.port, chains[100:] or chains, ok=ok,
-                                    clients=clients, max_seconds=seconds)  # fmt: skip
+        folder = getattr(target, "profile_dir", None)
+        if folder is None:
+            results[name] = loadgen.run(name, target.port, chains[100:] or chains, ok=ok,
+                                        clients=clients, max_seconds=seconds)  # fmt: skip
+            return results[name]
+        raw = folder / (re.sub(r"[^a-z]+", "-", name.lower()).strip("-") + ".txt")
+        with pyspy.Recording(target.server_pid, raw):
+            results[name] = loadgen.run(name, target.port, chains[100:] or chains, ok=ok,
+                                        clients=clients, max_seconds=seconds)  # fmt: skip
+        print(f"py-spy, {name}: {pyspy.describe(raw)}", flush=True)
         return results[name]
 
     authorization = {**FORM, "Authorization": target.basic()}
@@ -591,6 +605,13 @@ def main() -> None:
         action="store_true",
         help="One hub worker and node pinned to CPU 0, the generator to CPU 1 (with --peer).",
     )
+    parser.add_argument(
+        "--py-spy",
+        metavar="DIR",
+        type=Path,
+        help="Only the hub's protocol scenarios, once, each sampled with py-spy: a summary per "
+        "scenario on stdout and the raw stacks in DIR.",
+    )
     args = parser.parse_args()
     pin = "0" if args.per_core else ""
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
@@ -613,6 +634,13 @@ def main() -> None:
                       f"{result.errors} errors; load {os.getloadavg()[0]:.2f}")  # fmt: skip
                 if result.first_error:
                     print("first error:", result.first_error[:300])
+                return
+            if args.py_spy:
+                args.py_spy.mkdir(parents=True, exist_ok=True)
+                bench.profile_dir = args.py_spy.resolve()
+                for name, result in protocol(bench, args.requests, args.seconds,
+                                             args.clients).items():  # fmt: skip
+                    print(f"{name}: {result.rate:,.0f}/s, {result.errors} errors")
                 return
             if peer is None:
                 runs = [

@@ -1,0 +1,108 @@
+"""The hub under granian (`[server] engine = "granian"`, the default): a Rust HTTP server
+calling the WSGI app, with less cost per request than gunicorn's Python workers.
+
+granian writes no access line here (its own would not be redacted): the app writes one per
+request, text or JSON (idp.observability). What gunicorn did for us and granian does not is
+done here: the 414 on an over-long request line, and cleaning dead workers' live gauges.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from urllib.parse import quote
+
+from ..config import Config
+
+# gunicorn's limit_request_line, which the hub kept under gunicorn: an operator-visible
+# contract (a 414, not a request that reaches the app).
+MAX_REQUEST_LINE = 8190
+# The whole request head (request line and headers) granian buffers before answering 431.
+MAX_HEAD_BYTES = 64 * 1024
+METRICS_FILE = re.compile(r"_(\d+)\.db$")
+
+
+class RequestLineLimit:
+    """Answer 414 to a request line over MAX_REQUEST_LINE bytes before the app sees it."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app = app
+
+    def __call__(self, environ: dict, start_response):  # noqa: ANN204, ANN001
+        # granian gives the decoded path; quoting it again gives back about the bytes sent.
+        path = quote(environ.get("PATH_INFO", ""), safe="/%:@!$&'()*+,;=-._~")
+        query = environ.get("QUERY_STRING", "")
+        length = len(environ.get("REQUEST_METHOD", "")) + len(path) + len(query) + 11
+        if length <= MAX_REQUEST_LINE:
+            return self.app(environ, start_response)
+        logging.getLogger("idp.access").warning(
+            "request line over %d bytes refused with 414", MAX_REQUEST_LINE
+        )
+        body = b"Request-URI Too Long\n"
+        start_response(
+            "414 Request-URI Too Long",
+            [
+                ("Content-Type", "text/plain"),
+                ("Content-Length", str(len(body))),
+                ("Connection", "close"),
+            ],
+        )
+        return [body]
+
+
+def forget_dead_workers() -> None:
+    """granian has no child_exit hook: a worker starting drops the live gauges of workers
+    that are gone (counters and histograms stay, so totals never go back)."""
+    from prometheus_client import multiprocess
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return
+    pids = {int(m.group(1)) for name in os.listdir(folder) if (m := METRICS_FILE.search(name))}
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, folder)
+        except PermissionError:
+            pass  # alive, another user's
+
+
+def worker_app():  # noqa: ANN201
+    """granian's factory target, called once in each worker process."""
+    from .worker import build_app
+
+    forget_dead_workers()
+    return RequestLineLimit(build_app())
+
+
+def _process_name() -> str | None:
+    try:
+        import setproctitle  # noqa: F401  (granian's optional extra; without it no name)
+    except ImportError:
+        return None
+    return "idp"
+
+
+def run_granian(config: Config, host: str, port: int) -> None:
+    from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
+    from granian.server import Server
+
+    server = config.server
+    Server(
+        f"{__name__}:worker_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=server.workers,
+        blocking_threads=server.threads,
+        http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
+        log_access=False,
+        respawn_failed_workers=True,
+        workers_lifetime=server.max_worker_lifetime or None,
+        workers_kill_timeout=server.timeout,
+        process_name=_process_name(),
+    ).serve()

@@ -33,7 +33,10 @@ class RequestLineLimit:
         # granian gives the decoded path; quoting it again gives back about the bytes sent.
         path = quote(environ.get("PATH_INFO", ""), safe="/%:@!$&'()*+,;=-._~")
         query = environ.get("QUERY_STRING", "")
-        length = len(environ.get("REQUEST_METHOD", "")) + len(path) + len(query) + 11
+        protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+        # "METHOD path[?query] protocol", as gunicorn's limit_request_line counts it.
+        length = len(environ.get("REQUEST_METHOD", "")) + len(path) + len(protocol) + 2
+        length += len(query) + 1 if query else 0
         if length <= MAX_REQUEST_LINE:
             return self.app(environ, start_response)
         logging.getLogger("idp.access").warning(

@@ -3,7 +3,8 @@ calling the WSGI app, with less cost per request than gunicorn's Python workers.
 
 granian writes no access line here (its own would not be redacted): the app writes one per
 request, text or JSON (idp.observability). What gunicorn did for us and granian does not is
-done here: the 414 on an over-long request line, and cleaning dead workers' live gauges.
+done here: the 414 on an over-long request line, an environ without the process's variables,
+and cleaning dead workers' live gauges.
 """
 
 from __future__ import annotations
@@ -20,16 +21,30 @@ from ..config import Config
 MAX_REQUEST_LINE = 8190
 # The whole request head (request line and headers) granian buffers before answering 431.
 MAX_HEAD_BYTES = 64 * 1024
+REQUEST_KEYS = {
+    "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
+    "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE",
+    "REMOTE_ADDR", "GATEWAY_INTERFACE",
+}  # fmt: skip
 METRICS_FILE = re.compile(r"_(\d+)\.db$")
 
 
-class RequestLineLimit:
-    """Answer 414 to a request line over MAX_REQUEST_LINE bytes before the app sees it."""
+class GranianEnviron:
+    """What gunicorn gave the app and granian does not: a 414 for a request line over
+    MAX_REQUEST_LINE bytes, and an environ holding the request only. granian copies the whole
+    process environment into every request's environ (CGI style): a secret's variable would
+    sit beside the headers, and an HTTP_PROXY variable would read as a client's header."""
 
     def __init__(self, app) -> None:  # noqa: ANN001
         self.app = app
+        # The server's own keys are the request's even if a variable had the same name; a
+        # client's header equal to a variable of the process (HTTP_…) goes with it, harmlessly.
+        self.inherited = [(k, v) for k, v in os.environ.items() if k not in REQUEST_KEYS]
 
     def __call__(self, environ: dict, start_response):  # noqa: ANN204, ANN001
+        for key, value in self.inherited:
+            if environ.get(key) == value:
+                del environ[key]
         # granian gives the decoded path; quoting it again gives back about the bytes sent.
         path = quote(environ.get("PATH_INFO", ""), safe="/%:@!$&'()*+,;=-._~")
         query = environ.get("QUERY_STRING", "")
@@ -77,7 +92,7 @@ def worker_app():  # noqa: ANN201
     from .worker import build_app
 
     forget_dead_workers()
-    return RequestLineLimit(build_app())
+    return GranianEnviron(build_app())
 
 
 def _process_name() -> str | None:

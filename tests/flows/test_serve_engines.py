@@ -271,3 +271,23 @@ def test_a_gunicorn_worker_stops_taking_requests_when_its_lifetime_is_over():
 def test_an_unknown_engine_or_a_short_worker_lifetime_is_refused(server):
     with pytest.raises(ConfigError):
         validate(Config(server=server))
+
+
+def test_granian_requests_carry_no_variable_of_the_process(monkeypatch):
+    """granian copies the process environment into every environ; the app sees the request."""
+    from idp.serve.granian_engine import GranianEnviron
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("IDP_KEYS_PASSPHRASE", "not-for-requests")
+    seen: dict = {}
+
+    def app(environ, start_response):  # noqa: ANN001, ANN202
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    wrapped = GranianEnviron(app)
+    request = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "", "HTTP_HOST": "h"}
+    wrapped({**os.environ, **request, "REMOTE_ADDR": "10.0.0.1"}, lambda *a: None)
+    assert "HTTP_PROXY" not in seen and "IDP_KEYS_PASSPHRASE" not in seen and "PATH" not in seen
+    assert seen["HTTP_HOST"] == "h" and seen["REMOTE_ADDR"] == "10.0.0.1"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from urllib.parse import quote
 
 from ..config import Config
@@ -103,12 +104,29 @@ def _process_name() -> str | None:
     return "idp"
 
 
+def _migrate_warning(workers: int) -> None:
+    """Each granian worker listens on its own SO_REUSEPORT socket: unless the kernel migrates
+    them, connections queued on a worker that a reload or recycling stops are reset."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_migrate_req") as fh:
+            enabled = fh.read().strip() == "1"
+    except OSError:
+        return  # not Linux, or a kernel without it: nothing to advise
+    if workers > 1 and not enabled:
+        print(
+            "WARNING: net.ipv4.tcp_migrate_req is 0: connections queued on a worker that a "
+            "reload stops are reset; set it to 1 (deploy/README.md)",
+            file=sys.stderr,
+        )
+
+
 def run_granian(config: Config, host: str, port: int) -> None:
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
     from granian.server import Server
 
     server = config.server
+    _migrate_warning(server.workers)
     Server(
         f"{__name__}:worker_app",
         factory=True,

@@ -9,10 +9,12 @@ and cleaning dead workers' live gauges.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import sys
+import time
 from urllib.parse import quote
 
 from ..config import Config
@@ -96,6 +98,47 @@ def worker_app():  # noqa: ANN201
     return GranianEnviron(build_app())
 
 
+class GranianJsonLines(logging.Formatter):
+    """granian's own lines (start, workers, reloads) as JSON like the hub's, for collectors;
+    the master must not import idp.observability (prometheus_client), hence this one."""
+
+    converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z"
+        return json.dumps(
+            {
+                "time": stamp,
+                "level": record.levelname.lower(),
+                "logger": "granian",
+                "message": record.getMessage(),
+            },
+            ensure_ascii=False,
+        )
+
+
+def log_config(log_format: str) -> dict:
+    """granian's logging: on stderr like the hub's lines, JSON or text as [server] says."""
+    if log_format == "json":
+        formatter = {"()": f"{__name__}.GranianJsonLines"}
+    else:
+        formatter = {
+            "()": "logging.Formatter",
+            "fmt": "%(asctime)s %(levelname)s granian %(message)s",
+        }
+    return {
+        "formatters": {"generic": formatter},
+        "handlers": {
+            "console": {
+                "formatter": "generic",
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {"_granian": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    }
+
+
 def _process_name() -> str | None:
     try:
         import setproctitle  # noqa: F401  (granian's optional extra; without it no name)
@@ -137,6 +180,7 @@ def run_granian(config: Config, host: str, port: int) -> None:
         blocking_threads=server.threads,
         http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES),
         log_access=False,
+        log_dictconfig=log_config(server.log_format),
         respawn_failed_workers=True,
         workers_lifetime=server.max_worker_lifetime or None,
         workers_kill_timeout=server.timeout,

@@ -308,3 +308,17 @@ def test_granian_requests_carry_no_variable_of_the_process(monkeypatch):
     wrapped({**os.environ, **request, "REMOTE_ADDR": "10.0.0.1"}, lambda *a: None)
     assert "HTTP_PROXY" not in seen and "IDP_KEYS_PASSPHRASE" not in seen and "PATH" not in seen
     assert seen["HTTP_HOST"] == "h" and seen["REMOTE_ADDR"] == "10.0.0.1"
+
+
+def test_granians_own_lines_follow_the_log_format():
+    import json
+    import logging
+
+    from idp.serve.granian_engine import GranianJsonLines, log_config
+
+    record = logging.LogRecord("_granian", logging.INFO, "", 0, "Started worker-%d", (1,), None)
+    line = json.loads(GranianJsonLines().format(record))
+    assert line["message"] == "Started worker-1" and line["level"] == "info"
+    assert line["time"].endswith("Z")
+    assert log_config("json")["formatters"]["generic"]["()"].endswith("GranianJsonLines")
+    assert log_config("text")["handlers"]["console"]["stream"] == "ext://sys.stderr"

@@ -29,6 +29,7 @@ REQUEST_KEYS = {
     "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE",
     "REMOTE_ADDR", "GATEWAY_INTERFACE",
 }  # fmt: skip
+PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 METRICS_FILE = re.compile(r"_(\d+)\.db$")
 
 
@@ -48,8 +49,13 @@ class GranianEnviron:
         for key, value in self.inherited:
             if environ.get(key) == value:
                 del environ[key]
-        # granian gives the decoded path; quoting it again gives back about the bytes sent.
-        path = quote(environ.get("PATH_INFO", ""), safe="/%:@!$&'()*+,;=-._~")
+        # granian gives the decoded path (WSGI: its bytes as latin-1); quoting it again gives
+        # back about the bytes sent.
+        path = environ.get("PATH_INFO", "")
+        try:
+            path = quote(path, safe=PATH_SAFE, encoding="latin-1")
+        except UnicodeEncodeError:
+            path = quote(path, safe=PATH_SAFE)
         query = environ.get("QUERY_STRING", "")
         protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
         # "METHOD path[?query] protocol", as gunicorn's limit_request_line counts it.

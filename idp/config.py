@@ -43,7 +43,9 @@ class ServerConfig:
         "HTTP server: granian (Rust, WSGI; less server cost per request, so the light "
         "endpoints such as userinfo and introspection answer faster) or gunicorn (pure "
         "Python). Both: SIGHUP starts new workers with new code and configuration, then "
-        "retires the old ones once their requests are answered; SIGTERM stops gracefully.",
+        "retires the old ones once their requests are answered; SIGTERM stops gracefully. "
+        "Under load a granian reload also closes a few connections not yet read (README: The "
+        "HTTP server: granian or gunicorn).",
     )
     workers: int = option(
         2, "Worker processes, each with its own app (either engine); about one per core."

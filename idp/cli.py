@@ -137,7 +137,7 @@ def init(ctx: Context) -> None:
 @click.option("--port", default=None, type=PORT, help="Listen port (default from config).")
 @pass_ctx
 def serve(ctx: Context, host: str | None, port: int | None) -> None:
-    """Serve the hub with gunicorn (workers and threads from config)."""
+    """Serve the hub with granian or gunicorn ([server] engine, workers, threads)."""
     from .files import too_open
     from .serve import run
 

@@ -34,16 +34,42 @@ def option(default: Any, doc: str) -> Any:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """How `idp serve` runs gunicorn."""
+    """How `idp serve` runs the hub: the HTTP server (engine), its workers and their limits."""
 
     host: str = option("127.0.0.1", "Address `idp serve` listens on (overridden by --host).")
     port: int = option(8000, "Port `idp serve` listens on (overridden by --port).")
-    workers: int = option(2, "Gunicorn worker processes. Sync workers scale best for this app.")
-    threads: int = option(1, "Threads per worker; 1 keeps the sync worker class.")
+    engine: str = option(
+        "granian",
+        "HTTP server: granian (Rust, WSGI; less server cost per request, so the light "
+        "endpoints such as userinfo and introspection answer faster) or gunicorn (pure "
+        "Python). Both: SIGHUP starts new workers with new code and configuration, then "
+        "retires the old ones once their requests are answered; SIGTERM stops gracefully. "
+        "Under load a granian reload also closes a few connections not yet read (README: The "
+        "HTTP server: granian or gunicorn).",
+    )
+    workers: int = option(
+        2, "Worker processes, each with its own app (either engine); about one per core."
+    )
+    threads: int = option(
+        1,
+        "Threads per worker running requests. gunicorn: 1 keeps the sync worker class, more "
+        "uses gthread. granian: its blocking_threads (its Rust runtime reads and writes the "
+        "connections, so one thread does not leave clients waiting on a slow socket).",
+    )
     timeout: int = option(
         30,
-        "Seconds before gunicorn restarts a silent worker. Every dependency's time-out below "
-        "is shorter, so a request that meets a stalled one answers 503 well before this.",
+        "Seconds a worker gets to finish its requests when it is stopped, reloaded or "
+        "recycled, before it is killed (both engines). gunicorn also restarts a worker silent "
+        "for this long; granian has no such watchdog, a stuck request keeps its thread. Every "
+        "dependency's time-out below is shorter, so a request that meets a stalled one "
+        "answers 503 well before this.",
+    )
+    max_worker_lifetime: int = option(
+        0,
+        "Seconds after which a worker is replaced by a fresh one, gracefully (bounds slow "
+        "leaks); 0: never, else at least 60. granian: its workers_lifetime, workers replaced "
+        "one at a time; gunicorn: the worker stops taking requests after this plus up to 10 % "
+        "random jitter (so workers do not all go at once) and the master starts another.",
     )
     readiness_timeout: float = option(
         1.5,
@@ -819,6 +845,10 @@ def validate(config: Config) -> None:
         raise ConfigError("the [accounts] limits and notice_link_ttl must be at least 1")
     if config.mail.security not in ("starttls", "ssl", "none"):
         raise ConfigError("mail.security must be starttls, ssl or none")
+    if config.server.engine not in ("granian", "gunicorn"):
+        raise ConfigError("server.engine must be granian or gunicorn")
+    if config.server.max_worker_lifetime != 0 and config.server.max_worker_lifetime < 60:
+        raise ConfigError("server.max_worker_lifetime must be 0 (never) or at least 60 s")
     if config.server.log_format not in ("json", "text"):
         raise ConfigError("server.log_format must be json or text")
     for name in ("metrics_allow", "trusted_proxy_networks"):
@@ -847,8 +877,9 @@ def validate(config: Config) -> None:
 
 
 def time_budget_warnings(config: Config) -> list[str]:
-    """Dependency time-outs that could add up past gunicorn's, so that a worker is killed
-    instead of answering 503 (named at `idp serve` start; an existing file still loads)."""
+    """Dependency time-outs that could add up past server.timeout, so that a worker is killed
+    (gunicorn's watchdog, or a reload's grace under either engine) instead of answering 503
+    (named at `idp serve` start; an existing file still loads)."""
     limit = config.server.timeout
     db = config.database
     waits = {

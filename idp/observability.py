@@ -4,12 +4,14 @@
   short-lived store answer and a signing key is loaded, within `server.readiness_timeout`;
   otherwise 503 with what failed or did not answer (a balancer takes the worker out). It also
   names connectors that are misconfigured or whose upstream is failing (`readiness`).
-- `/metrics`: Prometheus text. Under gunicorn every worker writes its samples to a shared folder
-  (prometheus-client's multiprocess mode, set up by `idp serve`), so any worker answers for all.
+- `/metrics`: Prometheus text. Under `idp serve` (granian or gunicorn) every worker writes its
+  samples to a shared folder (prometheus-client's multiprocess mode), so any worker answers for
+  all.
   Only the addresses in `server.metrics_allow` may read it.
 - Every request gets an id (a well-formed `X-Request-ID` from the proxy, or a new one), echoed
   in the response and in each log line; with `server.log_format = "json"` the logs are one JSON
-  object per line, with one access line per request.
+  object per line, with one access line per request. Text logs get their access line from the
+  app too under granian (whose own access log would not be redacted), from gunicorn under it.
 """
 
 from __future__ import annotations
@@ -165,6 +167,8 @@ def init_app(app: Flask) -> None:
     config = app.config["IDP"]
     allowed = networks(config.server.metrics_allow)
     json_access = config.server.log_format == "json"
+    # Text access lines: gunicorn writes its own (redacted by idp.serve); granian's are off.
+    text_access = not json_access and config.server.engine == "granian"
 
     # Metric children by label values: prometheus-client's labels() validates and locks on
     # every call, which costs more than the increment on a request that does little else.
@@ -212,6 +216,22 @@ def init_app(app: Flask) -> None:
                     "remote_addr": req.remote_addr,
                     "endpoint": endpoint,
                 },
+            )
+        elif text_access:
+            # Like gunicorn's: client, request line, status, size, Referer, agent, duration.
+            environ = req.environ
+            target = redact(req.full_path if req.query_string else req.path)
+            access_log.info(
+                '%s "%s %s %s" %s %s "%s" "%s" %.1f ms',
+                req.remote_addr,
+                method,
+                target,
+                environ.get("SERVER_PROTOCOL", "-"),
+                status,
+                response.calculate_content_length() or "-",
+                redact(environ.get("HTTP_REFERER", "-")),
+                environ.get("HTTP_USER_AGENT", "-"),
+                elapsed * 1000,
             )
         return response
 

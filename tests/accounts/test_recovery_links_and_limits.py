@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from idp.observability import redact
-from idp.serve import RedactingLogger
+from idp.serve.gunicorn_engine import RedactingLogger
 from tests.accounts.test_recovery_profile_staff import NEW_PASSWORD, account_browser
 from tests.accounts.test_registration import CITIZEN, post_form
 

@@ -1,14 +1,15 @@
-"""Run the hub under gunicorn: sync workers by default, each building its own app."""
+"""The hub under gunicorn (`[server] engine = "gunicorn"`): sync workers by default, gthread
+with more threads; gunicorn writes the text access lines, redacted here."""
 
 from __future__ import annotations
 
-import os
-import tempfile
+import random
+import threading
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from .config import Config
+from ..config import Config
 
 
 class RedactingLogger(Logger):
@@ -18,7 +19,7 @@ class RedactingLogger(Logger):
     def atoms(self, resp, req, environ, request_time) -> dict:  # noqa: ANN001
         # Imported here, in the worker: the master must not load prometheus_client before
         # PROMETHEUS_MULTIPROC_DIR is set, or every worker's metrics stay in its own memory.
-        from .observability import redact
+        from ..observability import redact
 
         atoms = super().atoms(resp, req, environ, request_time)
         # Every text atom: the request line, path, query, Referer and any header or environ
@@ -38,26 +39,9 @@ class HubApplication(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self):  # noqa: ANN201
-        from . import create_app
-        from .config import load_config
-        from .observability import configure_logging
+        from .worker import build_app
 
-        config = load_config(self.config_path)
-        configure_logging(config.server.log_format)
-        app = create_app(config)
-        # Each worker sends back-channel logouts owed by any worker (claimed, never twice).
-        app.extensions["idp_backchannel"].start()
-        return app
-
-
-def _metrics_dir() -> str:
-    """The folder where every worker writes its Prometheus samples (multiprocess mode), set
-    before any worker imports prometheus_client: the operator's PROMETHEUS_MULTIPROC_DIR
-    (emptied by them between runs), else a fresh one for this server."""
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="idp-metrics-")
-    os.makedirs(folder, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-    return folder
+        return build_app(self.config_path)
 
 
 def _child_exit(server, worker) -> None:  # noqa: ANN001
@@ -66,19 +50,34 @@ def _child_exit(server, worker) -> None:  # noqa: ANN001
     multiprocess.mark_process_dead(worker.pid)
 
 
-def run(config: Config, config_path: str | None, host: str, port: int) -> None:
-    if config_path:
-        os.environ["IDP_CONFIG"] = os.path.abspath(config_path)
-    _metrics_dir()
-    json_logs = config.server.log_format == "json"
-    options = {
+def retire_after(worker, seconds: float) -> threading.Timer:  # noqa: ANN001
+    """gunicorn has no worker lifetime, only max_requests: after `seconds` the worker stops
+    taking requests, as max_requests makes it, finishes the one it has, and the master
+    starts a fresh one."""
+    timer = threading.Timer(seconds, setattr, (worker, "alive", False))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _lifetime_hook(lifetime: int):  # noqa: ANN202
+    def post_worker_init(worker) -> None:  # noqa: ANN001
+        retire_after(worker, lifetime + random.uniform(0, lifetime / 10))
+
+    return post_worker_init
+
+
+def options(config: Config, host: str, port: int) -> dict:
+    server = config.server
+    result = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        "workers": config.server.workers,
-        "threads": config.server.threads,
-        "worker_class": "sync" if config.server.threads == 1 else "gthread",
-        "timeout": config.server.timeout,
+        "workers": server.workers,
+        "threads": server.threads,
+        "worker_class": "sync" if server.threads == 1 else "gthread",
+        "timeout": server.timeout,
+        "graceful_timeout": server.timeout,
         # JSON logs: the app writes one access line per request, with its request id.
-        "accesslog": None if json_logs else "-",
+        "accesslog": None if server.log_format == "json" else "-",
         "errorlog": "-",
         "logger_class": RedactingLogger,
         "child_exit": _child_exit,
@@ -90,4 +89,10 @@ def run(config: Config, config_path: str | None, host: str, port: int) -> None:
         # other, and the hub does not use it.
         "control_socket_disable": True,
     }
-    HubApplication(options, config_path).run()
+    if server.max_worker_lifetime:
+        result["post_worker_init"] = _lifetime_hook(server.max_worker_lifetime)
+    return result
+
+
+def run_gunicorn(config: Config, config_path: str | None, host: str, port: int) -> None:
+    HubApplication(options(config, host, port), config_path).run()

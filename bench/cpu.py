@@ -88,9 +88,13 @@ def environ(scenario: str, i: int, basic: str, pairs: list, codes: list, client_
     build = {
         "authorize": lambda: EnvironBuilder(
             path="/authorize",
-            query_string={"response_type": "code", "client_id": client_id,
-                          "redirect_uri": REDIRECT, "scope": "openid profile",
-                          "nonce": secrets.token_urlsafe(12)},
+            query_string={
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": REDIRECT,
+                "scope": "openid profile",
+                "nonce": secrets.token_urlsafe(12),
+            },
             headers={"Cookie": cookie},
         ),  # fmt: skip
         "healthz": lambda: EnvironBuilder(path="/healthz"),

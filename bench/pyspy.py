@@ -95,7 +95,9 @@ class Recording:
 
 def group_of(stack: str) -> str | None:
     leaf = stack.rsplit(";", 1)[-1]
-    if leaf.startswith(IDLE):
+    if leaf.startswith(IDLE) or leaf.startswith("process "):
+        # "process …" alone: a thread with no Python frame (granian's Rust runtime, or the
+        # worker's Python thread waiting inside it), which py-spy cannot look into.
         return None
     if leaf.startswith(LINGER[0]):
         return LINGER[1]

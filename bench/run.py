@@ -4,8 +4,9 @@ in the same run.
     python bench/run.py [--backend sqlite|pg] [--requests 3000] [--seconds 10] [--clients 4]
                         [--repeat 1] [--peer] [--per-core] [--sign-in] [--py-spy DIR]
 
-It starts `idp serve` (gunicorn, the config's 2 sync workers) on the embedded defaults or on
-PostgreSQL + Redis, and `bench/ceiling.py` under gunicorn with the same worker settings. Each
+It starts `idp serve` (the default engine, gunicorn, or `--engine granian`; 2 workers) on the
+embedded defaults or on PostgreSQL + Redis, and `bench/ceiling.py` under the same server with
+the same worker settings. Each
 scenario is bounded by a count of requests and a time; it prints requests per second and p50 /
 p99 latency, and the share of the relevant ceiling: the crypto ceiling (sign one RS256 JWT with
 the hub's key) for the token exchange, the framework ceiling (a bare Flask endpoint) for the
@@ -71,7 +72,9 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 class Bench:
-    def __init__(self, backend: str, workdir: Path, workers: int = 2, pin: str = "") -> None:
+    def __init__(
+        self, backend: str, workdir: Path, workers: int = 2, pin: str = "", engine: str = ""
+    ) -> None:
         self.backend = backend
         self.pin = ["taskset", "-c", pin] if pin else []
         self.workdir = workdir
@@ -94,7 +97,10 @@ class Bench:
                 f'redis_url = "{REDIS_URL}"',
                 f'redis_key_prefix = "idpbench:{name}:"',
             ]
-        lines += ["[server]", f"workers = {workers}", "[tokens]", "code_ttl = 60"]
+        lines += ["[server]", f"workers = {workers}"]
+        if engine:
+            lines.append(f'engine = "{engine}"')
+        lines += ["[tokens]", "code_ttl = 60"]
         self.config_path = workdir / "bench.toml"
         self.config_path.write_text("\n".join(lines) + "\n")
         self.processes: list[subprocess.Popen] = []
@@ -138,23 +144,28 @@ class Bench:
             "BENCH_KEYS_DIR": str(self.config.resolved_keys_dir),
             "PYTHONPATH": str(REPO),
         }
+        workers, port = str(self.config.server.workers), str(self.ceiling_port)
+        if self.config.server.engine == "granian":
+            server = [
+                "granian",
+                "--interface",
+                "wsgi",
+                "--workers",
+                workers,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ]
+        else:
+            server = ["gunicorn", "-w", workers, "-k", "sync", "-b", f"127.0.0.1:{port}",
+                      "--log-level", "warning"]  # fmt: skip
         self.processes.append(
             subprocess.Popen(
-                [
-                    *self.pin,
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-w",
-                    str(self.config.server.workers),
-                    "-k",
-                    "sync",
-                    "-b",
-                    f"127.0.0.1:{self.ceiling_port}",
-                    "--log-level",
-                    "warning",
-                    "bench.ceiling:app",
-                ],
+                [*self.pin, sys.executable, "-m", *server, "bench.ceiling:app"],
                 stdout=ceiling_log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -508,14 +519,16 @@ def compare(bench: Bench, peer: NodePeer, n: int, seconds: float, clients: int, 
     return runs, loads
 
 
-def comparison_table(runs: dict, loads: list[float], backend: str, per_core: bool) -> str:
+def comparison_table(
+    runs: dict, loads: list[float], backend: str, per_core: bool, engine: str
+) -> str:
     def median(results: list[loadgen.Result]) -> loadgen.Result:
         return sorted(results, key=lambda r: r.rate)[len(results) // 2]
 
     where = (
         "per core: one hub worker and node's process pinned to CPU 0, the generator to CPU 1"
         if per_core
-        else "per machine: the hub's 2 gunicorn sync workers, node's one process, the generator "
+        else f"per machine: the hub's 2 {engine} workers, node's one process, the generator "
         "on the same 2 cores"
     )
     rounds = len(next(iter(runs["hub"].values())))
@@ -559,10 +572,10 @@ def medians(runs: list[list[tuple]]) -> list[tuple]:
     ]
 
 
-def table(rows: list[tuple], backend: str, repeat: int = 1) -> str:
+def table(rows: list[tuple], backend: str, engine: str, repeat: int = 1) -> str:
     runs = f"; median of {repeat} runs" if repeat > 1 else ""
     lines = [
-        f"backend: {backend}; hub and ceilings under gunicorn, 2 sync workers; "
+        f"backend: {backend}; hub and ceilings under {engine}, 2 workers; "
         f"load from {os.cpu_count()} cores shared with the server{runs}",
         "",
         "| scenario | done/s | p50 ms | p99 ms | requests | errors | vs ceiling |",
@@ -596,6 +609,11 @@ def main() -> None:
     )
     parser.add_argument("--peer", action="store_true", help="Compare with node-oidc-provider.")
     parser.add_argument(
+        "--engine",
+        choices=["granian", "gunicorn"],
+        help="The hub's HTTP server (and the ceilings'); default: the config's default.",
+    )
+    parser.add_argument(
         "--sign-in",
         action="store_true",
         help="Only whole password sign-ins (each in a new browser), with --per-core if asked.",
@@ -615,7 +633,8 @@ def main() -> None:
     args = parser.parse_args()
     pin = "0" if args.per_core else ""
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
-        bench = Bench(args.backend, Path(tmp), workers=1 if args.per_core else 2, pin=pin)
+        bench = Bench(args.backend, Path(tmp), workers=1 if args.per_core else 2, pin=pin,
+                      engine=args.engine or "")  # fmt: skip
         peer = NodePeer(Path(tmp), pin=pin) if args.peer else None
         try:
             bench.start()
@@ -659,9 +678,9 @@ def main() -> None:
             if peer is not None:
                 peer.stop()
     if peer is None:
-        print(table(medians(runs), args.backend, len(runs)))
+        print(table(medians(runs), args.backend, bench.config.server.engine, len(runs)))
     else:
-        print(comparison_table(*compared, args.backend, args.per_core))
+        print(comparison_table(*compared, args.backend, args.per_core, bench.config.server.engine))
 
 
 if __name__ == "__main__":

@@ -39,13 +39,14 @@ class ServerConfig:
     host: str = option("127.0.0.1", "Address `idp serve` listens on (overridden by --host).")
     port: int = option(8000, "Port `idp serve` listens on (overridden by --port).")
     engine: str = option(
-        "granian",
-        "HTTP server: granian (Rust, WSGI; less server cost per request, so the light "
-        "endpoints such as userinfo and introspection answer faster) or gunicorn (pure "
-        "Python). Both: SIGHUP starts new workers with new code and configuration, then "
-        "retires the old ones once their requests are answered; SIGTERM stops gracefully. "
-        "Under load a granian reload also closes a few connections not yet read (README: The "
-        "HTTP server: granian or gunicorn).",
+        "gunicorn",
+        "HTTP server: gunicorn (sync workers: a worker takes a connection only when free, a "
+        "reload under load loses none, a stuck worker is restarted) or granian (a Rust server "
+        "calling the WSGI app: about 1.1-1.3 times the light endpoints' rate per core, the "
+        "same per machine, but a reload under load closes a few connections not yet read and "
+        "nothing bounds a stuck request; README: The HTTP server). Both: SIGHUP starts new "
+        "workers with new code and configuration, then retires the old ones once their "
+        "requests are answered; SIGTERM stops gracefully.",
     )
     workers: int = option(
         2, "Worker processes, each with its own app (either engine); about one per core."

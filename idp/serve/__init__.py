@@ -1,4 +1,4 @@
-"""`idp serve`: the hub under granian (default) or gunicorn, each worker building its own app.
+"""`idp serve`: the hub under gunicorn (default) or granian, each worker building its own app.
 
 This module is imported by the master: it must not import prometheus_client (nor the app),
 or every worker would keep its metrics in its own memory instead of the shared folder.

@@ -1,4 +1,4 @@
-"""`idp serve` under each engine ([server] engine = granian, the default, or gunicorn), as
+"""`idp serve` under each engine ([server] engine = gunicorn, the default, or granian), as
 operators run it: it serves; SIGHUP replaces every worker without dropping a request and the
 new workers read the configuration again; a killed worker is replaced; SIGTERM stops with exit
 status 0; /metrics sums every worker's counters (before and after a reload); a request line

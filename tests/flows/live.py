@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -89,6 +90,12 @@ class LiveHub:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        if self.process:
+            # Its own session: nothing it started (a worker) outlives the test, stopped or not.
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def metadata(self) -> dict:
         return requests.get(self.url + "/.well-known/openid-configuration", timeout=5).json()

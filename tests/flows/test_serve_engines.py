@@ -188,7 +188,9 @@ def test_a_killed_worker_is_replaced_and_the_hub_keeps_serving(hub):
     victim = min(old)
     os.kill(victim, signal.SIGKILL)
     wait_until(lambda: len(hub.workers()) == 2 and victim not in hub.workers())
-    assert set(many_healthz(hub, 20)) == {200}
+    # Until the replacement answers too: a granian master stopped while a worker is still
+    # starting leaves that worker behind (README: The HTTP server), which this must not test.
+    until_both_workers_answered(hub)
     assert hub.process.poll() is None
 
 

@@ -101,6 +101,17 @@ class LiveHub:
         return requests.get(self.url + "/.well-known/openid-configuration", timeout=5).json()
 
 
+def wait_for(found, timeout: float = 10.0, what: str = "nothing came"):  # noqa: ANN001, ANN201
+    """What `found()` returns once it is truthy, asked every 0.1 s until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = found()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(what)
+
+
 class Browser:
     """What a person's browser does: follow the hub's redirects, fill and submit its forms."""
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from tests.flows.live import Browser, LiveHub, free_port
+from tests.flows.live import Browser, LiveHub, free_port, wait_for
 
 USER, PASSWORD, NEW_PASSWORD = "nguyenvana", "Mật-khẩu-an-toàn-1", "Sông-Hồng-chảy-mãi-2026"
 PHONE = "0912345678"
@@ -64,16 +64,6 @@ def outbox_sms(hub) -> list[str]:
     folder = hub.workdir / "instance" / "sms-outbox"
     files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
     return [json.loads(p.read_text())["text"] for p in files]
-
-
-def wait_for(found, timeout: float = 10.0):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = found()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("nothing came")
 
 
 def submit_here(browser: Browser, page, fields: dict):  # noqa: ANN001, ANN201

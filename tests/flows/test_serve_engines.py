@@ -12,7 +12,6 @@ import re
 import signal
 import socket
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -20,7 +19,7 @@ import requests
 
 from idp.config import Config, ConfigError, ServerConfig, validate
 from idp.serve.gunicorn_engine import retire_after
-from tests.flows.live import LiveHub
+from tests.flows.live import LiveHub, wait_for
 
 ENGINES = ["granian", "gunicorn"]
 
@@ -54,14 +53,8 @@ class EngineHub(LiveHub):
         return found
 
 
-def wait_until(found, timeout: float = 60.0):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = found()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("not seen in time")
+def wait_until(found):  # noqa: ANN001, ANN201
+    return wait_for(found, timeout=60.0, what="not seen in time")
 
 
 def healthz_count(hub: EngineHub) -> float:

@@ -53,8 +53,8 @@ class EngineHub(LiveHub):
         return found
 
 
-def wait_until(found):  # noqa: ANN001, ANN201
-    return wait_for(found, timeout=60.0, what="not seen in time")
+def wait_until(found, timeout: float = 60.0):  # noqa: ANN001, ANN201
+    return wait_for(found, timeout=timeout, what="not seen in time")
 
 
 def healthz_count(hub: EngineHub) -> float:

@@ -90,17 +90,14 @@ def _tokens_config():
 
 
 def revoke_grant_everywhere(grant_id: str, reason: str) -> None:
-    """Revoke a grant's tokens and leave a marker for tokens being saved right now."""
-    kv().put(f"grant-revoked:{grant_id}", {"reason": reason}, CODE_REPLAY_MEMORY)
+    """Revoke a grant's tokens, and those being saved right now (`tokens.revoke_grant`)."""
     tokens.revoke_grant(grant_id, reason)
 
 
-def honour_concurrent_revocation(grant_id: str) -> None:
-    """Called after writing tokens: a replay or reuse may have revoked the grant while they
-    were being written, and its UPDATE did not see the new rows."""
-    marker = kv().get(f"grant-revoked:{grant_id}")
-    if marker:
-        tokens.revoke_grant(grant_id, str(marker.get("reason") or "revoked")[:16])
+def honour_concurrent_revocation(grant_id: str, sid: str | None) -> None:
+    """Called after writing tokens: a replay, a reuse, a revocation or the session's logout may
+    have revoked them while they were being written, and its UPDATE did not see the new rows."""
+    tokens.honour_revocations(grant_id, sid)
 
 
 class HubCodeChallenge(CodeChallenge):
@@ -217,7 +214,7 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         key, raw = self.taken
         try:
             db.session.rollback()
-            tokens.revoke_grant(record.grant_id, "not_delivered")
+            tokens.revoke_grant(record.grant_id, "not_delivered", remember=False)
         except SQLAlchemyError:
             db.session.rollback()  # the database is down: it wrote nothing either
         left = record.expires_at - now()
@@ -309,7 +306,7 @@ class HubRefreshTokenGrant(grants.RefreshTokenGrant):
                 if self._used_before(old) is None:
                     raise InvalidGrantError("The refresh token has already been used.")
                 token = self.retry
-        honour_concurrent_revocation(old.grant_id)
+        honour_concurrent_revocation(old.grant_id, old.sid)
         if self.retry is not None:
             audit.record("refresh_retry", user=user, client_id=old.client_id, grant_id=old.grant_id)
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -83,7 +83,7 @@ class HubAuthorizationServer(AuthorizationServer):
         TOKENS.labels(grant_type=request.payload.grant_type or "?").inc()
         row = self.token_row(token, request)
         tokens.insert(row)
-        honour_concurrent_revocation(row["grant_id"])
+        honour_concurrent_revocation(row["grant_id"], row["sid"])
 
 
 def generate_bearer_token(

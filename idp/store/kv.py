@@ -32,6 +32,8 @@ class ShortLivedStore(Protocol):
 
     def get(self, key: str) -> dict[str, Any] | None: ...
 
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]: ...
+
     def take(self, key: str) -> dict[str, Any] | None: ...
 
     def add(self, key: str, value: dict[str, Any], ttl: float) -> bool: ...
@@ -90,6 +92,10 @@ class RedisStore:
 
     def get(self, key: str) -> dict[str, Any] | None:
         return _load(self._call(self.redis.get, self._k(key)))
+
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        """Several gets in one round trip, in the order asked."""
+        return [_load(raw) for raw in self._call(self.redis.mget, [self._k(k) for k in keys])]
 
     def take(self, key: str) -> dict[str, Any] | None:
         return _load(self._call(self.redis.getdel, self._k(key)))
@@ -198,6 +204,16 @@ class SqlStore:
         with self.engine.connect() as conn:
             row = conn.execute(self._get, {"key": key, "now": now_float()}).first()
         return _load(row[0]) if row else None
+
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(KvEntry.key, KvEntry.value).where(
+                    KvEntry.key.in_(keys), KvEntry.expires_at > now_float()
+                )
+            ).all()
+        found = {key: value for key, value in rows}
+        return [_load(found.get(key)) for key in keys]
 
     def take(self, key: str) -> dict[str, Any] | None:
         with self.engine.begin() as conn:

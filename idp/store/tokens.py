@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import bindparam, or_, select, update
 
 from ..clock import now
 from ..security import sha256_hex
-from . import records
+from . import kv, records
 from .db import db, write, write_connection
+from .kv import StoreUnavailable
 from .models import Token
 from .records import TokenRecord
 
@@ -127,42 +131,90 @@ def revoke_access(token: Token | TokenRecord) -> None:
     db.session.commit()
 
 
-def revoke_grant(grant_id: str, reason: str = "revoked") -> int:
-    """Revoke every access and refresh token of one authorization grant."""
-    result = db.session.execute(
-        update(Token)
-        .where(Token.grant_id == grant_id)
-        .values(access_revoked=True, refresh_revoked=True, refresh_revoked_reason=reason)
-    )
-    db.session.commit()
+# How long a revocation is remembered beside the rows it changed: far longer than any write
+# that could be running while it happened.
+REVOCATION_MEMORY = 24 * 3600
+
+
+@contextmanager
+def _remembering(entries: list[tuple[str, str]]) -> Iterator[None]:
+    """Markers a concurrent token write checks once its row is in (`honour_revocations`),
+    written before the revocation's UPDATE (the block).
+
+    On PostgreSQL an UPDATE cannot see a row that another transaction is inserting at that
+    moment (READ COMMITTED): a refresh rotation or code exchange racing a logout or a
+    revocation would write a pair the revocation never touches. The marker is written before
+    the UPDATE, and the writer reads it after its commit, so one of the two always sees the
+    other: the UPDATE sees the committed row, or the writer sees the marker. With the
+    short-lived store down the rows there are still revoked, then the error is raised (the
+    caller answers 503 and its retry writes the markers).
+    """
+    missed = None
+    try:
+        if entries:
+            kv().put_many([(key, {"reason": reason}, REVOCATION_MEMORY) for key, reason in entries])
+    except StoreUnavailable as exc:
+        missed = exc
+    yield
+    if missed is not None:
+        raise missed
+
+
+def honour_revocations(grant_id: str, sid: str | None) -> None:
+    """After writing tokens of `grant_id` (in session `sid`): if the grant or the session was
+    revoked while they were being written, revoke them too."""
+    keys = [f"grant-revoked:{grant_id}"] + ([f"sid-revoked:{sid}"] if sid else [])
+    marker = next((m for m in kv().get_many(keys) if m), None)
+    if marker:
+        revoke_grant(grant_id, str(marker.get("reason") or "revoked")[:16], remember=False)
+
+
+def revoke_grant(grant_id: str, reason: str = "revoked", remember: bool = True) -> int:
+    """Revoke every access and refresh token of one authorization grant; remembered (see
+    `_remembering`) unless the caller means it only for the rows there now (a code
+    whose tokens could not be delivered goes back to the store, and its retry may write them)."""
+    with _remembering([(f"grant-revoked:{grant_id}", reason)] if remember else []):
+        result = db.session.execute(
+            update(Token)
+            .where(Token.grant_id == grant_id)
+            .values(access_revoked=True, refresh_revoked=True, refresh_revoked_reason=reason)
+        )
+        db.session.commit()
     return result.rowcount
 
 
 def revoke_for_user(user_id: int, reason: str = "revoked", keep_sid: str | None = None) -> int:
-    """Revoke every grant of a user that still has a live access token (a locked account, or
-    every session ended), but those of the session `keep_sid`, in one statement; returns how
-    many token rows changed. Grants of sessions that already ended on their own go too."""
-    live_grants = select(Token.grant_id).where(
-        Token.user_id == user_id, Token.access_revoked.is_(False)
+    """Revoke every grant of a user that still has a live access or refresh token (a locked
+    account, or every session ended), but those of the session `keep_sid`, in one statement;
+    returns how many token rows changed. Grants of sessions that already ended on their own,
+    and grants whose access token alone was revoked (RFC 7009), go too."""
+    live = select(Token.grant_id).where(
+        Token.user_id == user_id,
+        or_(Token.access_revoked.is_(False), Token.refresh_revoked.is_(False)),
     )
     if keep_sid is not None:
-        live_grants = live_grants.where(or_(Token.sid.is_(None), Token.sid != keep_sid))
-    result = db.session.execute(
-        update(Token)
-        .where(Token.grant_id.in_(live_grants))
-        .values(access_revoked=True, refresh_revoked=True, refresh_revoked_reason=reason)
-    )
-    db.session.commit()
+        live = live.where(or_(Token.sid.is_(None), Token.sid != keep_sid))
+    grants = sorted(set(db.session.scalars(live.distinct())))
+    with _remembering([(f"grant-revoked:{g}", reason) for g in grants]):
+        result = db.session.execute(
+            update(Token)
+            .where(Token.grant_id.in_(live))
+            .values(access_revoked=True, refresh_revoked=True, refresh_revoked_reason=reason)
+        )
+        db.session.commit()
     return result.rowcount
 
 
 def revoke_for_sessions(sids: list[str]) -> int:
+    """Revoke every token issued in these SSO sessions, and remember it for the tokens being
+    written in them right now (a code exchange or a refresh racing the logout)."""
     if not sids:
         return 0
-    result = db.session.execute(
-        update(Token)
-        .where(or_(*[Token.sid == sid for sid in sids]))
-        .values(access_revoked=True, refresh_revoked=True, refresh_revoked_reason="logout")
-    )
-    db.session.commit()
+    with _remembering([(f"sid-revoked:{sid}", "logout") for sid in sids]):
+        result = db.session.execute(
+            update(Token)
+            .where(or_(*[Token.sid == sid for sid in sids]))
+            .values(access_revoked=True, refresh_revoked=True, refresh_revoked_reason="logout")
+        )
+        db.session.commit()
     return result.rowcount

@@ -43,13 +43,14 @@ access_log = logging.getLogger("idp.access")
 # Paths whose last part is a secret (a reset, activation, phone-proof, email or notice link):
 # a reader of the logs must not be able to open them.
 SECRET_PATH = re.compile(
-    r"(/(?:password/reset|activate|register/phone|email/confirm|account/report"
-    r"|account/second-factor/unlock)/)(?!resend(?:$|[/?#\s]))[^/?#\s\"]+"
+    r"(/(?:password/+reset|activate|register/+phone|email/+confirm|account/+report"
+    r"|account/+second-factor/+unlock)/+)(?!resend(?:$|[/?#\s]))[^/?#\s\"]+"
 )
 # Query parameters that carry codes, tokens or secrets (an upstream's callback, a logout hint).
 SECRET_QUERY = re.compile(
     r"(?i)((?:^|[?&;])(?:code|token|access_token|refresh_token|id_token|id_token_hint"
-    r"|logout_token|client_secret|client_assertion|password|secret|ticket)=)[^&;#\s\"]*"
+    r"|logout_token|client_secret|client_assertion|code_verifier|password|secret|ticket)=)"
+    r"[^&;#\s\"]*"
 )
 REDACTED = "[redacted]"
 

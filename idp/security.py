@@ -101,7 +101,10 @@ def init_input_guards(app: Flask) -> None:
         mimetype = request.mimetype
         raw = [request.query_string]
         if mimetype == "application/x-www-form-urlencoded":
-            body = request.get_data(cache=True)
+            try:
+                body = request.get_data(cache=True)
+            except Exception:  # noqa: BLE001 - the server's parser: a malformed chunked body
+                abort(400)
             if not _utf8_form(body):
                 from .errors import BadEncoding
 

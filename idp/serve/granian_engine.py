@@ -101,7 +101,13 @@ def worker_app():  # noqa: ANN201
     from .worker import build_app
 
     forget_dead_workers()
-    return GranianEnviron(build_app())
+    app = GranianEnviron(build_app())
+    # granian copies os.environ into every request's environ once this returns. A CGI request
+    # variable set in the process (CONTENT_TYPE…) would stand for any request that lacks it;
+    # GranianEnviron cannot tell it from the client's, so it never gets there (red team).
+    for key in REQUEST_KEYS:
+        os.environ.pop(key, None)
+    return app
 
 
 class GranianJsonLines(logging.Formatter):

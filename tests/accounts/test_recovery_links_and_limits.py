@@ -91,6 +91,10 @@ def test_gunicorn_text_access_lines_are_redacted_too():
     )
     assert redact("code=abc&state=x") == "code=[redacted]&state=x"
     assert redact("/activate/resend") == "/activate/resend"
+    # Red team: a doubled slash still reaches the reset page (a redirect), and a PKCE verifier
+    # sent in a query string is a secret too.
+    assert redact("/password//reset/s3cr3t") == "/password//reset/[redacted]"
+    assert redact("/token?code_verifier=v3r1f13r&x=1") == "/token?code_verifier=[redacted]&x=1"
 
     class Req:
         method, path, query, version, headers = "GET", "/register/phone/t0k", "code=9", (1, 1), []

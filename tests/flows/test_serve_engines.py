@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -30,7 +31,13 @@ class EngineHub(LiveHub):
     def __init__(self, workdir, engine: str) -> None:  # noqa: ANN001
         self.metrics_dir = workdir / "metrics"
         self.metrics_dir.mkdir()
-        super().__init__(workdir, env={"PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)})
+        # A CGI request variable in the server's environment (granian copies the environment
+        # into every request): it must stand for no request (test_a_process_variable_…).
+        env = {
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        }
+        super().__init__(workdir, env=env)
         self.engine = engine
         text = self.config_path.read_text().replace(
             "[server]\n", f'[server]\nengine = "{engine}"\nlog_format = "text"\n'
@@ -185,6 +192,27 @@ def test_a_killed_worker_is_replaced_and_the_hub_keeps_serving(hub):
     # starting leaves that worker behind (README: The HTTP server), which this must not test.
     until_both_workers_answered(hub)
     assert hub.process.poll() is None
+
+
+def test_a_process_variable_named_like_a_request_header_stands_for_no_request(hub):
+    """Red team: with CONTENT_TYPE in granian's environment, a body without a Content-Type
+    was read as a form (and a bearer token in it accepted)."""
+    answer = requests.post(hub.url + "/token", data=b"grant_type=client_credentials", timeout=10)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_request"  # "Use …-urlencoded", not invalid_client
+
+
+def test_a_malformed_chunked_body_gets_400_without_a_traceback(hub):
+    """Red team: gunicorn's chunk parser raised from inside the input guard (a 500)."""
+    with socket.create_connection(("127.0.0.1", hub.port), timeout=10) as raw:
+        raw.sendall(
+            b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-"
+            b"urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n c\r\ngrant_type=x\r\n0\r\n\r\n"
+        )
+        answer = raw.recv(200)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    time.sleep(0.3)
+    assert "Traceback" not in hub.log.read_text()
 
 
 def test_a_request_line_over_8_kb_gets_414(hub):

@@ -63,9 +63,7 @@ def test_ending_every_session_revokes_a_grant_whose_access_token_was_revoked_alo
 
 
 @pytest.mark.parametrize("revocation", ["logout", "revoke", "everywhere", "lock"])
-def test_tokens_written_while_a_revocation_ran_are_revoked_after_their_commit(
-    people, revocation
-):
+def test_tokens_written_while_a_revocation_ran_are_revoked_after_their_commit(people, revocation):
     client_id, user_id = people
     grant = _grant(client_id, user_id, sid="racing-session")
     if revocation == "logout":

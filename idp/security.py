@@ -12,6 +12,7 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, abort, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import HTTPException
 
 
 def sha256_hex(value: str) -> str:
@@ -103,6 +104,8 @@ def init_input_guards(app: Flask) -> None:
         if mimetype == "application/x-www-form-urlencoded":
             try:
                 body = request.get_data(cache=True)
+            except HTTPException:
+                raise  # too large: 413
             except Exception:  # noqa: BLE001 - the server's parser: a malformed chunked body
                 abort(400)
             if not _utf8_form(body):

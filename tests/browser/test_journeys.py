@@ -16,6 +16,8 @@ from idp.dev import DEMO_PASSWORD
 from .conftest import DevStack, save_screenshots, serious_violations
 
 SIGN_IN_URL = re.compile(r".*/interaction/[^/]+/login$")
+# What the stack prints about a logout on its way (for a failure's message).
+LOGOUT_TRACE = re.compile(r"(?i)back-?channel|logout|WARNING|ERROR|Traceback")
 
 
 def open_sign_in(page: Page, stack: DevStack, *, mfa: bool = False) -> None:
@@ -58,7 +60,10 @@ def wait_for_demo_logged_out(page: Page, stack: DevStack, within: float = 45.0) 
                 break
         except PlaywrightError:
             pass  # a navigation of the previous page interrupted this one
-        assert time.monotonic() < deadline, "the demo client was not logged out"
+        assert time.monotonic() < deadline, (
+            "the demo client was not logged out; the stack said:\n"
+            + ("".join(line for line in stack.output if LOGOUT_TRACE.search(line))[-6000:])
+        )
         page.wait_for_timeout(300)
     expect(page.locator("#notice")).to_contain_text("đăng xuất khỏi Cổng đăng nhập tỉnh")
     expect(page.locator("#login")).to_be_visible()

@@ -104,6 +104,11 @@ def test_national_account_creates_a_new_account_and_hub_logout_reaches_demo(
     # Log out at the hub itself (its account page): the demo client hears it by back channel.
     page.goto(dev_stack.hub + "/account")
     page.click("form[action$='/account/logout'] button")
+    # The signed-out page moves on (meta refresh) to the national portal's logout, which comes
+    # back to the hub's last page. Only then visit the demo: a visit that this move interrupted
+    # could have been answered with the demo's one-time "signed out" notice, never shown (the
+    # rare failure in CI).
+    page.wait_for_url(re.compile(re.escape(dev_stack.hub) + r"/broker/[^/]+/logged-out.*"))
     page.wait_for_load_state()
     wait_for_demo_logged_out(page, dev_stack)
 

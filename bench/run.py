@@ -3,8 +3,10 @@ in the same run.
 
     python bench/run.py [--backend sqlite|pg] [--requests 3000] [--seconds 10] [--clients 4]
                         [--repeat 1] [--peer] [--per-core] [--sign-in] [--py-spy DIR]
+                        [--engine gunicorn|granian] [--workers N]
 
-It starts `idp serve` (the default engine, gunicorn, or `--engine granian`; 2 workers) on the
+It starts `idp serve` (the default engine, gunicorn, or `--engine granian`; the default number
+of workers, or `--workers`) on the
 embedded defaults or on PostgreSQL + Redis, and `bench/ceiling.py` under the same server with
 the same worker settings. Each
 scenario is bounded by a count of requests and a time; it prints requests per second and p50 /
@@ -45,6 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import loadgen, pyspy  # noqa: E402
+from idp.config import ServerConfig  # noqa: E402
 
 PG_ADMIN = os.environ.get("IDP_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -161,7 +164,9 @@ class Bench:
                 "warning",
             ]
         else:
-            server = ["gunicorn", "-w", workers, "-k", "sync", "-b", f"127.0.0.1:{port}",
+            # The hub's own sync worker class (it closes without lingering when it may).
+            worker_class = "idp.serve.gunicorn_engine.PromptCloseSyncWorker"
+            server = ["gunicorn", "-w", workers, "-k", worker_class, "-b", f"127.0.0.1:{port}",
                       "--log-level", "warning"]  # fmt: skip
         self.processes.append(
             subprocess.Popen(
@@ -520,7 +525,7 @@ def compare(bench: Bench, peer: NodePeer, n: int, seconds: float, clients: int, 
 
 
 def comparison_table(
-    runs: dict, loads: list[float], backend: str, per_core: bool, engine: str
+    runs: dict, loads: list[float], backend: str, per_core: bool, engine: str, workers: int
 ) -> str:
     def median(results: list[loadgen.Result]) -> loadgen.Result:
         return sorted(results, key=lambda r: r.rate)[len(results) // 2]
@@ -528,8 +533,8 @@ def comparison_table(
     where = (
         "per core: one hub worker and node's process pinned to CPU 0, the generator to CPU 1"
         if per_core
-        else f"per machine: the hub's 2 {engine} workers, node's one process, the generator "
-        "on the same 2 cores"
+        else f"per machine: the hub's {workers} {engine} workers, node's one process, the "
+        "generator on the same 2 cores"
     )
     rounds = len(next(iter(runs["hub"].values())))
     lines = [
@@ -572,10 +577,10 @@ def medians(runs: list[list[tuple]]) -> list[tuple]:
     ]
 
 
-def table(rows: list[tuple], backend: str, engine: str, repeat: int = 1) -> str:
+def table(rows: list[tuple], backend: str, engine: str, workers: int, repeat: int = 1) -> str:
     runs = f"; median of {repeat} runs" if repeat > 1 else ""
     lines = [
-        f"backend: {backend}; hub and ceilings under {engine}, 2 workers; "
+        f"backend: {backend}; hub and ceilings under {engine}, {workers} workers; "
         f"load from {os.cpu_count()} cores shared with the server{runs}",
         "",
         "| scenario | done/s | p50 ms | p99 ms | requests | errors | vs ceiling |",
@@ -614,6 +619,11 @@ def main() -> None:
         help="The hub's HTTP server (and the ceilings'); default: the config's default.",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        help="The hub's worker processes; default: the config's default (1 with --per-core).",
+    )
+    parser.add_argument(
         "--sign-in",
         action="store_true",
         help="Only whole password sign-ins (each in a new browser), with --per-core if asked.",
@@ -633,7 +643,8 @@ def main() -> None:
     args = parser.parse_args()
     pin = "0" if args.per_core else ""
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
-        bench = Bench(args.backend, Path(tmp), workers=1 if args.per_core else 2, pin=pin,
+        workers = args.workers or (1 if args.per_core else ServerConfig().workers)
+        bench = Bench(args.backend, Path(tmp), workers=workers, pin=pin,
                       engine=args.engine or "")  # fmt: skip
         peer = NodePeer(Path(tmp), pin=pin) if args.peer else None
         try:
@@ -647,7 +658,8 @@ def main() -> None:
                 result = loadgen.run("password sign-in, whole flow", bench.port, chains[20:],
                                      ok=(200, 302), clients=args.clients,
                                      max_seconds=args.seconds)  # fmt: skip
-                where = "one worker on CPU 0" if args.per_core else "2 workers, 2 shared cores"
+                where = ("one worker on CPU 0" if args.per_core
+                         else f"{workers} workers, 2 shared cores")  # fmt: skip
                 print(f"{result.name} ({where}): {result.rate:.1f}/s, p50 {result.p50:.0f} ms, "
                       f"p99 {result.percentile(99):.0f} ms, {result.completed} done, "
                       f"{result.errors} errors; load {os.getloadavg()[0]:.2f}")  # fmt: skip
@@ -678,9 +690,11 @@ def main() -> None:
             if peer is not None:
                 peer.stop()
     if peer is None:
-        print(table(medians(runs), args.backend, bench.config.server.engine, len(runs)))
+        engine = bench.config.server.engine
+        print(table(medians(runs), args.backend, engine, workers, len(runs)))
     else:
-        print(comparison_table(*compared, args.backend, args.per_core, bench.config.server.engine))
+        print(comparison_table(*compared, args.backend, args.per_core, bench.config.server.engine,
+                               workers))  # fmt: skip
 
 
 if __name__ == "__main__":

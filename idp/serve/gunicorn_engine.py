@@ -4,10 +4,13 @@ with more threads; gunicorn writes the text access lines, redacted here."""
 from __future__ import annotations
 
 import random
+import socket
 import threading
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
+from gunicorn.http.body import LengthReader
+from gunicorn.workers.sync import SyncWorker
 
 from ..config import Config
 
@@ -25,6 +28,38 @@ class RedactingLogger(Logger):
         # Every text atom: the request line, path, query, Referer and any header or environ
         # value an operator's access_log_format may name.
         return {k: redact(v) if isinstance(v, str) else v for k, v in atoms.items()}
+
+
+class PromptCloseSyncWorker(SyncWorker):
+    """gunicorn's sync worker, closing at once when the client has nothing more to send.
+
+    gunicorn 27 lingers after every answer until the client closes, up to 2 s, so that request
+    bytes left unread cannot make the kernel reset the connection and cut the answer short
+    (RFC 9112 section 9.6). The worker serves no one meanwhile: under load, a seventh to a fifth
+    of its time. Like nginx's default (`lingering_close on`), this worker lingers only when the
+    client may still be sending: a body not read to its end, or bytes waiting in the socket.
+    """
+
+    def handle_request(self, listener, req, client, addr) -> None:  # noqa: ANN001
+        super().handle_request(listener, req, client, addr)
+        if not self.cfg.is_ssl and nothing_left_to_read(req, client):
+            client.close()  # gunicorn's own lingering close then finds it closed
+
+
+def nothing_left_to_read(req, client: socket.socket) -> bool:  # noqa: ANN001
+    """True when the request's declared body was read to its end and the socket holds no
+    unread byte: closing then sends FIN, never a reset. A chunked body, a pipelined request or
+    bytes still arriving keep gunicorn's lingering close."""
+    reader = getattr(req.body, "reader", None)
+    if not isinstance(reader, LengthReader) or reader.length:
+        return False
+    try:
+        waiting = client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return waiting == b""  # the client has already closed its side
 
 
 class HubApplication(BaseApplication):
@@ -73,7 +108,7 @@ def options(config: Config, host: str, port: int) -> dict:
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": server.workers,
         "threads": server.threads,
-        "worker_class": "sync" if server.threads == 1 else "gthread",
+        "worker_class": PromptCloseSyncWorker if server.threads == 1 else "gthread",
         "timeout": server.timeout,
         "graceful_timeout": server.timeout,
         # JSON logs: the app writes one access line per request, with its request id.

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -213,6 +214,68 @@ def test_a_malformed_chunked_body_gets_400_without_a_traceback(hub):
     assert answer.startswith(b"HTTP/1.1 400"), answer
     time.sleep(0.3)
     assert "Traceback" not in hub.log.read_text()
+
+
+def read_answer(raw: socket.socket) -> bytes:
+    """Everything the hub sends until it closes its side."""
+    answer = b""
+    while chunk := raw.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_an_answer_to_a_body_left_unread_reaches_the_client_whole(hub):
+    """The hub answers 413 without reading a body over its 64 KiB limit. Closing at once, with
+    the body unread in the socket, would reset the connection and could cut the answer short:
+    the worker reads the rest first (gunicorn: up to 64 KiB more, until the client closes)."""
+    body = b"grant_type=" + b"a" * 66_000
+    with socket.create_connection(("127.0.0.1", hub.port), timeout=10) as raw:
+        raw.sendall(
+            b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-"
+            b"urlencoded\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        answer = read_answer(raw)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    head, _, content = answer.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    assert length and len(content) == int(length.group(1)) > 0
+
+
+def server_side_owner(hub_port: int, client_port: int) -> int:
+    """The socket inode of the hub's end of a loopback connection: 0 once no process holds
+    it (closed, the kernel finishing the close on its own)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = fields[1], fields[2]
+        if (
+            int(local.split(":")[1], 16) == hub_port
+            and int(remote.split(":")[1], 16) == client_port
+        ):
+            return int(fields[9])
+    return 0
+
+
+def test_a_gunicorn_worker_closes_at_once_when_the_client_has_sent_everything(tmp_path):
+    """The sync worker does not linger after a request read to its end: by the time the client
+    sees the end of the answer, the worker holds the connection no more. gunicorn 27 alone
+    keeps it, reading, until the client closes or 2 s pass: time a worker serves no one."""
+    live = EngineHub(tmp_path, "gunicorn")
+    live.start()
+    try:
+        with socket.create_connection(("127.0.0.1", live.port), timeout=10) as raw:
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_answer(raw).startswith(b"HTTP/1.1 200")
+            assert server_side_owner(live.port, raw.getsockname()[1]) == 0
+        # A body read to its end closes as promptly.
+        with socket.create_connection(("127.0.0.1", live.port), timeout=10) as raw:
+            raw.sendall(
+                b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-"
+                b"urlencoded\r\nContent-Length: 12\r\n\r\ngrant_type=x"
+            )
+            assert read_answer(raw).startswith(b"HTTP/1.1 40")
+            assert server_side_owner(live.port, raw.getsockname()[1]) == 0
+    finally:
+        live.stop()
 
 
 def test_a_request_line_over_8_kb_gets_414(hub):

@@ -3,6 +3,7 @@ with more threads; gunicorn writes the text access lines, redacted here."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import threading
@@ -38,11 +39,19 @@ class PromptCloseSyncWorker(SyncWorker):
     (RFC 9112 section 9.6). The worker serves no one meanwhile: under load, a seventh to a fifth
     of its time. Like nginx's default (`lingering_close on`), this worker lingers only when the
     client may still be sending: a body not read to its end, or bytes waiting in the socket.
+    And it sends each answer in one segment rather than two (head, then body).
     """
 
     def handle_request(self, listener, req, client, addr) -> None:  # noqa: ANN001
+        plain = not self.cfg.is_ssl
+        if plain and not getattr(req, "_expected_100_continue", True):
+            # gunicorn writes the head and the body of an answer apart: corked, they leave in
+            # one segment, with the FIN, when the socket closes (nginx's tcp_nopush). Not when
+            # the client waits for a "100 Continue" before it sends its body.
+            with contextlib.suppress(OSError):  # not TCP (a Unix socket)
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
         super().handle_request(listener, req, client, addr)
-        if not self.cfg.is_ssl and nothing_left_to_read(req, client):
+        if plain and nothing_left_to_read(req, client):
             client.close()  # gunicorn's own lingering close then finds it closed
 
 

@@ -241,6 +241,23 @@ def test_an_answer_to_a_body_left_unread_reaches_the_client_whole(hub):
     assert length and len(content) == int(length.group(1)) > 0
 
 
+def test_a_client_waiting_for_100_continue_gets_it_then_its_answer(hub):
+    """Expect: 100-continue (curl's habit for larger bodies): the interim answer comes before
+    the body is sent, then the real one (the gunicorn worker does not hold it back corked)."""
+    body = b"grant_type=client_credentials"
+    with socket.create_connection(("127.0.0.1", hub.port), timeout=10) as raw:
+        raw.sendall(
+            b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-"
+            b"urlencoded\r\nConnection: close\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        interim = raw.recv(100)
+        raw.sendall(body)
+        answer = read_answer(raw)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]  # no client credentials
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
 def server_side_owner(hub_port: int, client_port: int) -> int:
     """The socket inode of the hub's end of a loopback connection: 0 once no process holds
     it (closed, the kernel finishing the close on its own)."""

@@ -241,6 +241,28 @@ def test_an_answer_to_a_body_left_unread_reaches_the_client_whole(hub):
     assert length and len(content) == int(length.group(1)) > 0
 
 
+def test_a_slow_reader_that_sends_more_still_gets_its_whole_answer(hub):
+    """Red team: a client with a small receive window asks for the stylesheet (about 10 KB),
+    then sends another request before reading. Closing the socket with part of the answer
+    still queued made the second request's bytes reset the connection, and the rest of the
+    answer was lost. The worker lingers while any of it is queued, as gunicorn does."""
+    ask = b"GET /static/hub.css HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.socket() as raw:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(10)
+        raw.connect(("127.0.0.1", hub.port))
+        raw.sendall(ask)
+        time.sleep(0.1)  # the answer is written meanwhile, as much as the window takes
+        raw.sendall(ask.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        time.sleep(0.2)
+        answer = read_answer(raw)  # granian, keeping connections, answers both
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    head, _, content = answer.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    assert length and len(content) >= int(length.group(1)) > 8192
+    assert content[: int(length.group(1))].rstrip().endswith(b"}")  # the stylesheet's end
+
+
 def test_a_client_waiting_for_100_continue_gets_it_then_its_answer(hub):
     """Expect: 100-continue (curl's habit for larger bodies): the interim answer comes before
     the body is sent, then the real one (the gunicorn worker does not hold it back corked)."""

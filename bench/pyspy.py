@@ -39,6 +39,7 @@ GROUPS = [
     ("/granian/", "HTTP server"),
     ("/socket.py", "HTTP server"),
     ("/selectors.py", "HTTP server"),
+    ("/idp/serve/", "HTTP server"),  # the hub's gunicorn worker: sending and closing
     ("/werkzeug/", "Werkzeug"),
     ("/flask_wtf/", "Flask"),
     ("/flask/", "Flask"),

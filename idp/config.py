@@ -42,8 +42,8 @@ class ServerConfig:
         "gunicorn",
         "HTTP server: gunicorn (sync workers: a worker takes a connection only when free, a "
         "reload under load loses none, a stuck worker is restarted) or granian (a Rust server "
-        "calling the WSGI app: about 1.1-1.3 times the light endpoints' rate per core, the "
-        "same per machine, but a reload under load closes a few connections not yet read and "
+        "calling the WSGI app: within a tenth of gunicorn per core, ahead on discovery, the "
+        "same per machine; but a reload under load closes a few connections not yet read and "
         "nothing bounds a stuck request; README: The HTTP server). Both: SIGHUP starts new "
         "workers with new code and configuration, then retires the old ones once their "
         "requests are answered; SIGTERM stops gracefully.",

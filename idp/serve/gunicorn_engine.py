@@ -50,12 +50,12 @@ class PromptCloseSyncWorker(SyncWorker):
         if self.cfg.is_ssl:
             super().handle_request(listener, req, client, addr)
             return
-        if not getattr(req, "_expected_100_continue", True):
+        if TCP_CORK and not getattr(req, "_expected_100_continue", True):
             # gunicorn writes the head and the body apart: corked, they wait for the FIN (full
             # segments leave at once; a streamed answer's pause can hold a partial one up to
             # 200 ms: nginx's tcp_nopush). Not when the client waits for a "100 Continue".
             with contextlib.suppress(OSError):  # not TCP (a Unix socket)
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                client.setsockopt(socket.IPPROTO_TCP, TCP_CORK, 1)
         super().handle_request(listener, req, client, addr)
         try:
             client.shutdown(socket.SHUT_WR)  # the answer, then FIN: sent, or queued to send
@@ -77,7 +77,8 @@ def answer_sent(client: socket.socket) -> bool:
     return queued[0] == 0
 
 
-SIOCOUTQNSD = 0x894B  # linux/sockios.h
+SIOCOUTQNSD = 0x894B  # linux/sockios.h; elsewhere the ioctl fails and the worker lingers
+TCP_CORK = getattr(socket, "TCP_CORK", 0)  # Linux only (a developer's macOS has none)
 
 
 def nothing_left_to_read(req, client: socket.socket) -> bool:  # noqa: ANN001

@@ -158,9 +158,13 @@ def hidden_inputs(html: str) -> dict[str, str]:
 
 
 def sms_messages(app) -> list[dict]:
-    """Text messages the dev outbox gateway wrote, oldest first."""
+    """Text messages the dev outbox gateway wrote, oldest first, once the hub's background
+    queue sent what it owed (security notices go after the request that caused them)."""
     import json
 
+    from idp import background
+
+    background.drain_all()
     folder = app.config["IDP"].resolved_sms_outbox_dir
     files = (
         sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []

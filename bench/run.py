@@ -689,12 +689,11 @@ def main() -> None:
             bench.stop()
             if peer is not None:
                 peer.stop()
+    engine = bench.config.server.engine
     if peer is None:
-        engine = bench.config.server.engine
         print(table(medians(runs), args.backend, engine, workers, len(runs)))
     else:
-        print(comparison_table(*compared, args.backend, args.per_core, bench.config.server.engine,
-                               workers))  # fmt: skip
+        print(comparison_table(*compared, args.backend, args.per_core, engine, workers))
 
 
 if __name__ == "__main__":

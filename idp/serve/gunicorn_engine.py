@@ -17,6 +17,9 @@ from gunicorn.workers.sync import SyncWorker
 
 from ..config import Config
 
+SIOCOUTQNSD = 0x894B  # linux/sockios.h; elsewhere the ioctl fails and the worker lingers
+TCP_CORK = getattr(socket, "TCP_CORK", 0)  # Linux only (a developer's macOS has none)
+
 
 class RedactingLogger(Logger):
     """gunicorn's access lines (text logs) with the secrets of paths, query strings and the
@@ -75,10 +78,6 @@ def answer_sent(client: socket.socket) -> bool:
     except OSError:
         return False
     return queued[0] == 0
-
-
-SIOCOUTQNSD = 0x894B  # linux/sockios.h; elsewhere the ioctl fails and the worker lingers
-TCP_CORK = getattr(socket, "TCP_CORK", 0)  # Linux only (a developer's macOS has none)
 
 
 def nothing_left_to_read(req, client: socket.socket) -> bool:  # noqa: ANN001

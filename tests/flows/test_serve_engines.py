@@ -224,6 +224,14 @@ def read_answer(raw: socket.socket) -> bytes:
     return answer
 
 
+def declared_body(answer: bytes) -> tuple[bytes, int]:
+    """The bytes after an answer's head, and the length its Content-Length declares (0 if
+    none)."""
+    head, _, content = answer.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    return content, int(length.group(1)) if length else 0
+
+
 def test_an_answer_to_a_body_left_unread_reaches_the_client_whole(hub):
     """The hub answers 413 without reading a body over its 64 KiB limit. Closing at once, with
     the body unread in the socket, would reset the connection and could cut the answer short:
@@ -236,9 +244,8 @@ def test_an_answer_to_a_body_left_unread_reaches_the_client_whole(hub):
         )
         answer = read_answer(raw)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-    head, _, content = answer.partition(b"\r\n\r\n")
-    length = re.search(rb"(?i)content-length: *(\d+)", head)
-    assert length and len(content) == int(length.group(1)) > 0
+    content, length = declared_body(answer)
+    assert len(content) == length > 0
 
 
 def test_a_slow_reader_that_sends_more_still_gets_its_whole_answer(hub):
@@ -257,10 +264,9 @@ def test_a_slow_reader_that_sends_more_still_gets_its_whole_answer(hub):
         time.sleep(0.2)
         answer = read_answer(raw)  # granian, keeping connections, answers both
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
-    head, _, content = answer.partition(b"\r\n\r\n")
-    length = re.search(rb"(?i)content-length: *(\d+)", head)
-    assert length and len(content) >= int(length.group(1)) > 8192
-    assert content[: int(length.group(1))].rstrip().endswith(b"}")  # the stylesheet's end
+    content, length = declared_body(answer)
+    assert len(content) >= length > 8192
+    assert content[:length].rstrip().endswith(b"}")  # the stylesheet's end
 
 
 def test_a_client_waiting_for_100_continue_gets_it_then_its_answer(hub):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
 import psycopg
 from flask import g, has_request_context
@@ -13,9 +13,10 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 
 from ..config import Config
+from .driver import prepared
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -172,7 +173,7 @@ def first_row(statement, params: dict) -> tuple | None:  # noqa: ANN001
     caller's own writes are seen. Otherwise on a pooled connection of its own, without creating
     a session: for a lookup that is a request's only read, the session's set-up and teardown
     cost more than the query (`records`), and so does SQLAlchemy's `Connection` around the
-    driver (`_PreparedRead`).
+    driver (`driver`).
     """
     if db.session.registry.has():  # a session exists already (made, not just looked up)
         session = db.session()
@@ -180,102 +181,7 @@ def first_row(statement, params: dict) -> tuple | None:  # noqa: ANN001
             row = session.connection().execute(statement, params).first()
             return None if row is None else tuple(row)
     engine = db.engine
-    return _prepared_read(statement, engine.dialect).first(engine, params)
-
-
-class _PreparedRead:
-    """A Core SELECT compiled once for a dialect, run on the pool's driver connection.
-
-    The pool's events still run (the idle ping, recycling), values come back as SQLAlchemy's
-    would (its per-type result processors: JSON and booleans on SQLite), and a driver error is
-    raised as SQLAlchemy's own exception class, with a dead connection dropped from the pool, so
-    the 503 handler and the pool's recovery see what they would through a `Connection`. On
-    PostgreSQL the statement runs without a transaction around it: one statement, no BEGIN or
-    ROLLBACK round trip.
-    """
-
-    def __init__(self, statement, dialect) -> None:  # noqa: ANN001
-        compiled = statement.compile(dialect=dialect)
-        self.sql = compiled.string
-        if "POSTCOMPILE" in self.sql:
-            raise ValueError("a statement with expanding parameters cannot be prepared once")
-        self.positions = tuple(compiled.positiontup) if compiled.positional else None
-        binds = compiled.binds
-        self.defaults = {name: b.effective_value for name, b in binds.items() if not b.required}
-        self.converters = {
-            name: convert
-            for name, b in binds.items()
-            if (convert := b.type.dialect_impl(dialect).bind_processor(dialect)) is not None
-        }
-        self.processors = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in statement.selected_columns
-        )
-        self.processed = any(self.processors)
-        self.postgres = dialect.name == "postgresql"
-
-    def first(self, engine: Engine, params: dict) -> tuple | None:
-        dialect = engine.dialect
-        if self.defaults:
-            params = {**self.defaults, **params}
-        if self.converters:
-            params = {
-                name: self.converters[name](value) if name in self.converters else value
-                for name, value in params.items()
-            }
-        arguments = params if self.positions is None else [params[n] for n in self.positions]
-        try:
-            pooled = engine.raw_connection()
-        except dialect.loaded_dbapi.Error as exc:  # no connection could be made
-            raise DBAPIError.instance(
-                None, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=True,
-                dialect=dialect,
-            ) from exc  # fmt: skip
-        cursor = None
-        try:
-            if self.postgres:
-                pooled.dbapi_connection.autocommit = True
-            cursor = pooled.cursor()
-            cursor.execute(self.sql, arguments)
-            row = cursor.fetchone()
-        except dialect.loaded_dbapi.Error as exc:
-            gone = dialect.is_disconnect(exc, pooled.dbapi_connection, cursor)
-            if gone:
-                pooled.invalidate(exc)
-            raise DBAPIError.instance(
-                self.sql, params, exc, dialect.loaded_dbapi.Error,
-                hide_parameters=True, connection_invalidated=gone, dialect=dialect,
-            ) from exc  # fmt: skip
-        finally:
-            if cursor is not None:
-                with suppress(Exception):  # a cursor of a connection already gone
-                    cursor.close()
-            if self.postgres and pooled.dbapi_connection is not None:
-                with suppress(Exception):
-                    pooled.dbapi_connection.autocommit = False
-            pooled.close()
-        if row is None or not self.processed:
-            return row if row is None else tuple(row)
-        return tuple(
-            value if process is None else process(value)
-            for process, value in zip(self.processors, row, strict=True)
-        )
-
-
-_prepared_reads: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _prepared_read(statement, dialect) -> _PreparedRead:  # noqa: ANN001
-    """The statement prepared for this dialect (an engine's own: its JSON settings count)."""
-    for_dialect = _prepared_reads.get(dialect)
-    if for_dialect is None:
-        for_dialect = _prepared_reads[dialect] = {}
-    found = for_dialect.get(id(statement))
-    if found is None or found[0] is not statement:
-        if len(for_dialect) >= 256:  # statements built per call, not the module's constants
-            for_dialect.clear()
-        found = for_dialect[id(statement)] = (statement, _PreparedRead(statement, dialect))
-    return found[1]
+    return prepared(statement, engine.dialect).first(engine, params)
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from ..clock import now_float
+from .driver import prepared
 from .models import KvEntry, KvSetMember
 
 
@@ -142,7 +143,9 @@ class RedisStore:
 class SqlStore:
     """Short-lived state in the `kv_entries` table, committed at once on its own connection.
 
-    Expired rows are invisible to every operation and swept now and then.
+    Expired rows are invisible to every operation and swept now and then. The statements of
+    the hot operations (codes, sessions, markers, counters) are built once and run on the
+    driver's connection (`driver`): on SQLite they are most of a silent sign-in's work.
     """
 
     SWEEP_PROBABILITY = 0.01
@@ -157,6 +160,24 @@ class SqlStore:
         live = (KvEntry.key == bindparam("key"), KvEntry.expires_at > bindparam("now"))
         self._get = select(KvEntry.value).where(*live)
         self._take = delete(KvEntry).where(*live).returning(KvEntry.value)
+        self._count = select(KvEntry.counter).where(*live)
+        self._sweep = delete(KvEntry).where(KvEntry.expires_at <= bindparam("now"))
+        self._get_many: dict[int, Any] = {}  # by how many keys
+
+    def _prepared(self, statement):  # noqa: ANN001, ANN202
+        return prepared(statement, self.engine.dialect)
+
+    def _many_statement(self, count: int):  # noqa: ANN202
+        """SELECT of `count` keys at once (one statement per count: their SQL differs)."""
+        statement = self._get_many.get(count)
+        if statement is None:
+            keys = [bindparam(f"key{i}") for i in range(count)]
+            statement = select(KvEntry.key, KvEntry.value).where(
+                KvEntry.key.in_(keys), KvEntry.expires_at > bindparam("now")
+            )
+            if count <= 8:  # the callers ask for one or two; others are built per call
+                self._get_many[count] = statement
+        return statement
 
     def _upsert_statement(self, only_if_expired: bool):  # noqa: ANN202
         """Insert an entry, or replace it (`add`: only if it has expired)."""
@@ -176,9 +197,9 @@ class SqlStore:
             where=KvEntry.expires_at <= bindparam("now") if only_if_expired else None,
         )
 
-    def _maybe_sweep(self, conn, now: float) -> None:  # noqa: ANN001
+    def _maybe_sweep(self, now: float) -> None:
         if random.random() < self.SWEEP_PROBABILITY:
-            conn.execute(delete(KvEntry).where(KvEntry.expires_at <= now))
+            self._prepared(self._sweep).write(self.engine, {"now": now})
 
     @staticmethod
     def _entry(key: str, value: dict[str, Any], ttl: float, now: float) -> dict[str, Any]:
@@ -196,35 +217,32 @@ class SqlStore:
     def put_many(self, entries: list[tuple[str, dict[str, Any], float]]) -> None:
         """Several puts in one transaction (key, value, ttl)."""
         now = now_float()
-        with self.engine.begin() as conn:
-            conn.execute(self._put, [self._entry(k, v, ttl, now) for k, v, ttl in entries])
-            self._maybe_sweep(conn, now)
+        rows = [self._entry(k, v, ttl, now) for k, v, ttl in entries]
+        if rows:
+            self._prepared(self._put).write(self.engine, rows if len(rows) > 1 else rows[0])
+        self._maybe_sweep(now)
 
     def get(self, key: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(self._get, {"key": key, "now": now_float()}).first()
+        row = self._prepared(self._get).first(self.engine, {"key": key, "now": now_float()})
         return _load(row[0]) if row else None
 
     def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(KvEntry.key, KvEntry.value).where(
-                    KvEntry.key.in_(keys), KvEntry.expires_at > now_float()
-                )
-            ).all()
+        if not keys:
+            return []
+        params = {f"key{i}": key for i, key in enumerate(keys)}
+        params["now"] = now_float()
+        rows = self._prepared(self._many_statement(len(keys))).all(self.engine, params)
         found = {key: value for key, value in rows}
         return [_load(found.get(key)) for key in keys]
 
     def take(self, key: str) -> dict[str, Any] | None:
-        with self.engine.begin() as conn:
-            row = conn.execute(self._take, {"key": key, "now": now_float()}).first()
+        take = self._prepared(self._take)
+        row = take.write_returning(self.engine, {"key": key, "now": now_float()})
         return _load(row[0]) if row else None
 
     def add(self, key: str, value: dict[str, Any], ttl: float) -> bool:
-        now = now_float()
-        with self.engine.begin() as conn:
-            result = conn.execute(self._add, self._entry(key, value, ttl, now))
-        return result.rowcount == 1
+        entry = self._entry(key, value, ttl, now_float())
+        return self._prepared(self._add).write(self.engine, entry) == 1
 
     def incr(self, key: str, ttl: float) -> int:
         now = now_float()
@@ -239,11 +257,8 @@ class SqlStore:
             return int(conn.execute(select(KvEntry.counter).where(KvEntry.key == key)).scalar())
 
     def count(self, key: str) -> int:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                select(KvEntry.counter).where(KvEntry.key == key, KvEntry.expires_at > now_float())
-            ).scalar()
-        return int(value or 0)
+        row = self._prepared(self._count).first(self.engine, {"key": key, "now": now_float()})
+        return int(row[0] or 0) if row else 0
 
     def delete(self, key: str) -> None:
         with self.engine.begin() as conn:

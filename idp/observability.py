@@ -21,9 +21,9 @@ import json
 import logging
 import os
 import re
+import secrets
 import sys
 import time
-import uuid
 
 from flask import Flask, Response, current_app, g, has_request_context, jsonify, request
 from prometheus_client import (
@@ -179,7 +179,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def start_request() -> None:
         given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_id = given if REQUEST_ID.match(given) else secrets.token_hex(16)
         g.request_started = time.perf_counter()
 
     @app.after_request

@@ -9,6 +9,7 @@ import fcntl
 import random
 import socket
 import threading
+import time
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
@@ -48,6 +49,17 @@ class PromptCloseSyncWorker(SyncWorker):
     client slow to read) has not left yet. And it sends a short answer in one segment, with
     its FIN, rather than three (head, body, FIN).
     """
+
+    _notified = 0.0
+
+    def notify(self) -> None:
+        """Tell the master this worker is alive at most once a second, not before every
+        connection: the master's check (`timeout`, 30 s by default) needs no more, and the
+        file-time update it takes is a system call per request otherwise."""
+        now = time.monotonic()
+        if now - self._notified >= min(1.0, self.cfg.timeout / 4):
+            self._notified = now
+            super().notify()
 
     def handle_request(self, listener, req, client, addr) -> None:  # noqa: ANN001
         if self.cfg.is_ssl:

@@ -418,6 +418,30 @@ def test_a_gunicorn_worker_stops_taking_requests_when_its_lifetime_is_over():
     assert worker.alive is False
 
 
+@pytest.mark.parametrize(("timeout", "interval"), [(30, 1.0), (2, 0.5)])
+def test_a_gunicorn_worker_tells_the_master_it_lives_at_least_once_a_second(
+    monkeypatch, timeout, interval
+):
+    """Not before every connection (a system call each), yet never so seldom that the master,
+    which stops a worker silent for `timeout` seconds, could take a busy one for stuck."""
+    from types import SimpleNamespace
+
+    from idp.serve.gunicorn_engine import PromptCloseSyncWorker
+
+    told, clock = [], [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    worker = object.__new__(PromptCloseSyncWorker)
+    worker.cfg = SimpleNamespace(timeout=timeout)
+    worker.tmp = SimpleNamespace(notify=lambda: told.append(clock[0]))
+    for _ in range(200):  # a busy worker: a connection every 10 ms
+        worker.notify()
+        clock[0] += 0.01
+    assert told[0] == 1000.0  # at once when it starts
+    gaps = [later - earlier for earlier, later in zip(told, told[1:], strict=False)]
+    assert gaps and max(gaps) < interval + 0.011
+    assert len(told) <= 2 / interval + 1
+
+
 @pytest.mark.parametrize(
     "server",
     [

@@ -128,3 +128,83 @@ class Relay:
                 except OSError:
                     pass
             self.sockets.clear()
+
+
+class DriverSpy:
+    """Sees every statement an engine's connections send, in the database driver itself, and
+    may act on it first (`before(cursor, sql)`: fail, stall, take note).
+
+    At the driver, below SQLAlchemy, so it sees the statements the hub runs without a
+    SQLAlchemy `Connection` (`idp.store.driver`) as well as the others. The engine's pool is
+    emptied on entry and exit: the connections it opens meanwhile have the spy's cursors.
+    """
+
+    def __init__(self, engine, before) -> None:  # noqa: ANN001
+        self.engine = engine
+        self.before = before
+
+    def __enter__(self) -> DriverSpy:
+        import sqlite3
+
+        import psycopg
+        from sqlalchemy import event
+
+        spy = self
+
+        class SqliteCursor(sqlite3.Cursor):
+            def execute(self, sql, parameters=()):  # noqa: ANN001, ANN201
+                spy.before(self, sql)
+                return super().execute(sql, parameters)
+
+            def executemany(self, sql, parameters):  # noqa: ANN001, ANN201
+                spy.before(self, sql)
+                return super().executemany(sql, parameters)
+
+        class SqliteConnection(sqlite3.Connection):
+            def cursor(self, factory=SqliteCursor):  # noqa: ANN001, ANN201
+                return super().cursor(factory)
+
+        class PostgresCursor(psycopg.Cursor):
+            def execute(self, query, params=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+                spy.before(self, str(query))
+                return super().execute(query, params, **kwargs)
+
+            def executemany(self, query, params_seq, **kwargs):  # noqa: ANN001, ANN003, ANN201
+                spy.before(self, str(query))
+                return super().executemany(query, params_seq, **kwargs)
+
+        def sqlite_spy_connection(dialect, record, cargs, cparams):  # noqa: ANN001, ANN202
+            if dialect.name == "sqlite":
+                cparams["factory"] = SqliteConnection
+            # None: the engine's own way to connect follows, with these parameters.
+
+        def postgres_spy_cursors(dbapi_connection, record) -> None:  # noqa: ANN001
+            if isinstance(dbapi_connection, psycopg.Connection):
+                dbapi_connection.cursor_factory = PostgresCursor
+
+        self._listeners = [
+            ("do_connect", sqlite_spy_connection),
+            ("connect", postgres_spy_cursors),
+        ]
+        for name, listener in self._listeners:
+            event.listen(self.engine, name, listener)
+        self.engine.dispose()
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        from sqlalchemy import event
+
+        for name, listener in self._listeners:
+            event.remove(self.engine, name, listener)
+        self.engine.dispose()
+
+
+def driver_error(cursor, message: str = "injected") -> Exception:  # noqa: ANN001
+    """The error the cursor's own driver raises when the database is unreachable."""
+    import psycopg
+
+    if isinstance(cursor, psycopg.Cursor):
+        return psycopg.OperationalError(message)
+    import sqlite3
+
+    return sqlite3.OperationalError(message)

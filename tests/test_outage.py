@@ -24,7 +24,7 @@ from idp.store.migrate import upgrade
 from idp.store.models import User
 
 from .conftest import empty_pg, make_config
-from .faults import OwnRedis, Relay
+from .faults import DriverSpy, OwnRedis, Relay
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
 
@@ -286,8 +286,6 @@ def test_a_client_that_gave_up_during_a_database_stall_retries_and_keeps_its_gra
 ):
     """The stall begins as the rotation is sent: the client gets 503 (or gives up), the
     rotation then reaches the server and is written. Its retry is not taken for theft."""
-    from sqlalchemy import event
-
     from idp.store.models import Token
 
     relay, url = Relay.to_database(request.getfixturevalue("pg_database_url"))
@@ -297,15 +295,12 @@ def test_a_client_that_gave_up_during_a_database_stall_retries_and_keeps_its_gra
         with app.app_context():
             engine = db.engine
 
-        def stall_at_the_write(conn, cursor, statement, *args) -> None:  # noqa: ANN001, ANN002
+        def stall_at_the_write(cursor, statement: str) -> None:  # noqa: ANN001
             if "UPDATE tokens" in statement or "INSERT INTO tokens" in statement:
                 relay.stall()
 
-        event.listen(engine, "before_cursor_execute", stall_at_the_write)
-        try:
+        with DriverSpy(engine, stall_at_the_write):
             lost, took = timed(lambda: refresh(hub, first["refresh_token"], client))
-        finally:
-            event.remove(engine, "before_cursor_execute", stall_at_the_write)
         assert_clean_503(lost, json=True)
         assert took < ANSWER_BOUND + MARGIN, took
 

@@ -159,3 +159,16 @@ def test_rotation_uses_a_refresh_token_up_once(app, people):
         assert used.successor == "sealed-1"
         family = db.session.scalars(select(Token).where(Token.grant_id == parent.grant_id)).all()
         assert len(family) == 2  # the first replacement only
+
+
+def test_the_token_insert_names_every_value_a_token_row_has():
+    """The insert runs on the driver with its SQL fixed once (`store.driver`): a value `row`
+    gained but the statement did not name would be dropped without a word."""
+    example = tokens.row(
+        access_token="a", refresh_token="r", client_id="c", user_id=1, scope="openid",
+        grant_id="g", access_ttl=1, refresh_ttl=1, sid=None, auth_time=None, acr=None,
+        amr=None, claims_request=None,
+    )  # fmt: skip
+    assert set(example) == set(tokens._ROW_COLUMNS)
+    written = {getattr(column, "key", column) for column in tokens._INSERT._values}
+    assert written == set(example)

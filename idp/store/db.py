@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 
 from ..config import Config
-from .driver import prepared
+from .driver import Transaction, prepared, transaction
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -185,11 +185,15 @@ def first_row(statement, params: dict) -> tuple | None:  # noqa: ANN001
 
 
 @contextmanager
-def write_connection() -> Iterator[Connection]:
-    """A connection whose writes commit together when the block ends (roll back if it raises).
+def write_connection() -> Iterator[Connection | Transaction]:
+    """Something to `execute` writes on, committed together when the block ends (rolled back if
+    it raises); each `execute` gives the rows' count (`rowcount`) and what RETURNING gave
+    (`first()`).
 
     Joins a transaction this request's session already holds, and commits it, as the ORM
-    writes it replaces did; otherwise a short transaction of its own, without a session.
+    writes it replaces did. Otherwise a short transaction of its own on the pool's driver
+    connection (`driver.transaction`), without a session or SQLAlchemy's `Connection`; on
+    PostgreSQL under `autocommit_statements`, each statement commits by itself.
     """
     if db.session.registry.has():
         session = db.session()
@@ -201,11 +205,12 @@ def write_connection() -> Iterator[Connection]:
                 raise
             session.commit()
             return
-    with for_this_request(db.engine).begin() as connection:
+    autocommit = has_request_context() and bool(g.get("idp_autocommit"))
+    with transaction(db.engine, autocommit=autocommit) as connection:
         yield connection
 
 
-def write(statement, params: dict | list) -> int:  # noqa: ANN001
+def write(statement, params: dict) -> int:  # noqa: ANN001
     """Run one Core write and commit it (`write_connection`); the number of rows it touched."""
     with write_connection() as connection:
         return connection.execute(statement, params).rowcount

@@ -22,8 +22,8 @@ column defaults filled in at execution (an INSERT must name every value it write
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from sqlalchemy.engine import Dialect, Engine
@@ -103,22 +103,9 @@ class Prepared:
         return tuple(values)
 
     def _run(self, engine: Engine, params: dict | list[dict], fetch: Callable, commit=False):  # noqa: ANN001, ANN202
-        dialect = engine.dialect
         many = isinstance(params, list)
-        try:
-            pooled = engine.raw_connection()
-        except dialect.loaded_dbapi.Error as exc:  # no connection could be made
-            raise DBAPIError.instance(
-                None, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=True,
-                dialect=dialect,
-            ) from exc  # fmt: skip
-        driver = pooled.dbapi_connection
         autocommit = self.postgres and not many
-        cursor = None
-        try:
-            if autocommit:
-                driver.autocommit = True
-            cursor = driver.cursor()
+        with _checked_out(engine, autocommit, self.sql, params) as (driver, cursor):
             if many:
                 cursor.executemany(self.sql, [self._arguments(p) for p in params])
             else:
@@ -127,22 +114,79 @@ class Prepared:
             if commit and not autocommit:
                 driver.commit()
             return result
-        except dialect.loaded_dbapi.Error as exc:
-            gone = dialect.is_disconnect(exc, driver, cursor)
-            if gone:
-                pooled.invalidate(exc)
-            raise DBAPIError.instance(
-                self.sql, params, exc, dialect.loaded_dbapi.Error,
-                hide_parameters=True, connection_invalidated=gone, dialect=dialect,
-            ) from exc  # fmt: skip
-        finally:
-            if cursor is not None:
-                with suppress(Exception):  # a cursor of a connection already gone
-                    cursor.close()
-            if autocommit and pooled.dbapi_connection is not None:
-                with suppress(Exception):
-                    driver.autocommit = False
-            pooled.close()  # back to the pool, which rolls back whatever was left open
+
+
+@contextmanager
+def _checked_out(engine: Engine, autocommit: bool, sql: str | None = None, params=None):  # noqa: ANN001, ANN202
+    """A driver connection from the pool and a cursor on it, for the block; a driver error
+    comes out as SQLAlchemy's exception (its message names `sql`, never the parameters), a
+    dead connection is dropped, and the pool rolls back whatever the block left open."""
+    dialect = engine.dialect
+    try:
+        pooled = engine.raw_connection()
+    except dialect.loaded_dbapi.Error as exc:  # no connection could be made
+        raise DBAPIError.instance(
+            None, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=True,
+            dialect=dialect,
+        ) from exc  # fmt: skip
+    driver = pooled.dbapi_connection
+    cursor = None
+    try:
+        if autocommit:
+            driver.autocommit = True
+        cursor = driver.cursor()
+        yield driver, cursor
+    except dialect.loaded_dbapi.Error as exc:
+        gone = dialect.is_disconnect(exc, driver, cursor)
+        if gone:
+            pooled.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, params, exc, dialect.loaded_dbapi.Error,
+            hide_parameters=True, connection_invalidated=gone, dialect=dialect,
+        ) from exc  # fmt: skip
+    finally:
+        if cursor is not None:
+            with suppress(Exception):  # a cursor of a connection already gone
+                cursor.close()
+        if autocommit and pooled.dbapi_connection is not None:
+            with suppress(Exception):
+                driver.autocommit = False
+        pooled.close()  # back to the pool, which rolls back whatever was left open
+
+
+class Result:
+    """What a statement in a `transaction` gave: the rows it returned and the rows it touched."""
+
+    def __init__(self, rows: list[tuple], rowcount: int) -> None:
+        self.rows, self.rowcount = rows, rowcount
+
+    def first(self) -> tuple | None:
+        return self.rows[0] if self.rows else None
+
+
+class Transaction:
+    """Prepared statements on one driver connection (see `transaction`)."""
+
+    def __init__(self, engine: Engine, cursor) -> None:  # noqa: ANN001
+        self.engine, self.dialect, self.cursor = engine, engine.dialect, cursor
+
+    def execute(self, statement, params: dict | None = None) -> Result:  # noqa: ANN001
+        statement = prepared(statement, self.dialect)
+        self.cursor.execute(statement.sql, statement._arguments(params or {}))
+        rows = self.cursor.fetchall() if self.cursor.description is not None else []
+        return Result([statement._row(row) for row in rows], self.cursor.rowcount)
+
+
+@contextmanager
+def transaction(engine: Engine, autocommit: bool = False) -> Iterator[Transaction]:
+    """Statements committed together when the block ends, or none of them if it raises. With
+    `autocommit` (PostgreSQL only), each statement commits by itself instead: for blocks of one
+    statement, without the BEGIN and COMMIT round trips."""
+    autocommit = autocommit and engine.dialect.name == "postgresql"
+    with _checked_out(engine, autocommit) as (driver, cursor):
+        yield Transaction(engine, cursor)
+        if not autocommit:
+            driver.commit()
 
 
 def _first(cursor):  # noqa: ANN001, ANN202

@@ -15,8 +15,14 @@ from .kv import StoreUnavailable
 from .models import Token
 from .records import TokenRecord
 
-# Built once: constructing a statement costs more than running it on the hot path.
-_INSERT = Token.__table__.insert()
+# Built once: constructing a statement costs more than running it on the hot path. Every value
+# a row has is named (`row`), so the statement's SQL is the same for every row (`driver`).
+_ROW_COLUMNS = (
+    "access_token_hash", "refresh_token_hash", "client_id", "user_id", "scope", "grant_id",
+    "sid", "auth_time", "acr", "amr", "claims_request", "issued_at", "access_expires_at",
+    "refresh_expires_at", "access_revoked", "refresh_revoked",
+)  # fmt: skip
+_INSERT = Token.__table__.insert().values({name: bindparam(name) for name in _ROW_COLUMNS})
 
 
 def row(

@@ -5,11 +5,11 @@ while reuse outside the retry window, or after the new pair was used, still revo
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import select
 
 from idp.store.db import db
 from idp.store.models import AuditEvent, Token
+from tests.faults import DriverSpy, driver_error
 from tests.oidc.test_token import exchange
 
 
@@ -101,13 +101,13 @@ def test_with_no_retry_window_every_reuse_revokes(hub, app):
 
 
 class FailingTokenInsert:
-    """While `on`, every write of a token row fails as it would with the database gone."""
+    """While `on`, every write of a token row fails in the driver, as with the database gone."""
 
     on = False
 
-    def __call__(self, conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        if self.on and "INSERT INTO tokens" in statement:
-            raise OperationalError(statement, parameters, ConnectionError("injected"))
+    def __call__(self, cursor, sql: str) -> None:  # noqa: ANN001
+        if self.on and "INSERT INTO tokens" in sql:
+            raise driver_error(cursor)
 
 
 @pytest.fixture
@@ -115,9 +115,8 @@ def failing_token_insert(app):
     with app.app_context():
         engine = db.engine
     fault = FailingTokenInsert()
-    event.listen(engine, "before_cursor_execute", fault)
-    yield fault
-    event.remove(engine, "before_cursor_execute", fault)
+    with DriverSpy(engine, fault):
+        yield fault
 
 
 def test_a_refresh_that_fails_to_write_the_new_pair_uses_nothing_up(hub, app, failing_token_insert):

@@ -4,14 +4,13 @@ import base64
 import secrets
 import time
 
-import psycopg
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from sqlalchemy import event
 
 from idp.store.db import db
 from tests.conftest import ISSUER, pkce_pair
+from tests.faults import DriverSpy
 
 RP = "https://rp.example/cb"
 
@@ -337,33 +336,22 @@ def test_unknown_client_is_invalid_client(hub):
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
 
 
-def test_token_endpoints_run_every_statement_in_autocommit_on_postgresql(
-    hub, app, backend, monkeypatch
-):
+def test_token_endpoints_run_every_statement_in_autocommit_on_postgresql(hub, app, backend):
     """No BEGIN/COMMIT round trips on PostgreSQL, also after a refresh's first commit and for
-    the reads that skip SQLAlchemy's `Connection` (`db.first_row`); SQLite keeps its
-    transactions."""
+    the statements that skip SQLAlchemy's `Connection` (`store.driver`); SQLite keeps its
+    transactions. Seen in the driver, which every statement reaches."""
     a, secret = hub.add_client()
     hub.add_user()
     first = exchange(hub, hub.code_for(a), a, secret).get_json()
     autocommit = []
 
-    def note_driver_mode(cursor, query, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-        autocommit.append(cursor.connection.autocommit)
-        return driver_execute(cursor, query, *args, **kwargs)
+    def note_mode(cursor, sql: str) -> None:  # noqa: ANN001
+        driver = cursor.connection
+        autocommit.append(driver.autocommit if backend == "pg" else driver.isolation_level is None)
 
-    def note_mode(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
-        autocommit.append(conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
-
-    # On PostgreSQL every statement, whichever path sent it, reaches the driver's cursor; sqlite3's
-    # cursor is a C type, so there SQLAlchemy's event sees the writes.
-    driver_execute = psycopg.Cursor.execute
-    monkeypatch.setattr(psycopg.Cursor, "execute", note_driver_mode)
     with app.app_context():
         engine = db.engine
-    if backend != "pg":
-        event.listen(engine, "before_cursor_execute", note_mode)
-    try:
+    with DriverSpy(engine, note_mode):
         refreshed = hub.token(
             {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
             auth=(a, secret),
@@ -376,14 +364,7 @@ def test_token_endpoints_run_every_statement_in_autocommit_on_postgresql(
             ).status_code
             == 200
         )
-    finally:
-        if backend != "pg":
-            event.remove(engine, "before_cursor_execute", note_mode)
-    if backend == "pg":
-        # The refresh reads the token, then claims it and inserts the new pair in one statement
-        # (both or neither); userinfo reads the new access token.
-        assert len(autocommit) >= 3
-        assert all(autocommit)
-    else:  # the claim and the insert: a transaction
-        assert autocommit
-        assert not any(autocommit)
+    # The refresh reads the token, claims it and inserts the new pair (one statement on
+    # PostgreSQL, both or neither) and looks for a revocation; userinfo reads the new token.
+    assert len(autocommit) >= 3
+    assert all(autocommit) if backend == "pg" else not any(autocommit)

@@ -28,6 +28,9 @@ LINGER = ("close_graceful (", "HTTP server: waiting for the client to close")
 # First match wins; a path fragment of the innermost frame's file, and the group it counts for.
 GROUPS = [
     ("/sqlalchemy/", "SQLAlchemy + driver"),
+    # The hub's statements run on the driver without SQLAlchemy's Connection: a SQLite call's
+    # innermost Python frame is there (psycopg has frames of its own).
+    ("/idp/store/driver.py", "SQLAlchemy + driver"),
     ("/psycopg", "SQLAlchemy + driver"),
     ("/sqlite3/", "SQLAlchemy + driver"),
     ("/flask_sqlalchemy/", "SQLAlchemy + driver"),

@@ -281,6 +281,52 @@ def test_a_stalled_database_answers_503_within_the_bound_and_readyz_within_2s(tm
         store_clients.forget()
 
 
+def test_a_code_taken_during_a_database_stall_still_works_for_the_clients_retry(tmp_path, request):
+    """PostgreSQL without Redis (the short-lived store in SQL): the stall begins as the code
+    exchange takes the code, the client gets 503, then the held statement reaches the server.
+    Its transaction never committed, so the code is still there for the retry (threat model
+    §5), which is not taken for a replay."""
+    relay, url = Relay.to_database(request.getfixturevalue("pg_database_url"))
+    try:
+        config = make_config(
+            tmp_path, "sqlite", request, database_url=url, redis_url="",
+            database=DatabaseConfig(statement_timeout=STATEMENT_TIMEOUT, connect_timeout=2),
+        )  # fmt: skip
+        ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
+        from .conftest import Hub
+
+        app = create_app(config)
+        hub = Hub(app, app.test_client())
+        client_id, secret = hub.add_client()
+        hub.add_user()
+        code = hub.code_for(client_id)
+        with app.app_context():
+            engine = db.engine
+
+        def stall_at_the_take(cursor, statement: str) -> None:  # noqa: ANN001
+            if "DELETE FROM kv_entries" in statement and "RETURNING" in statement:
+                relay.stall()
+
+        exchange = {
+            "grant_type": "authorization_code", "code": code,
+            "redirect_uri": "https://rp.example/cb",
+        }  # fmt: skip
+        with DriverSpy(engine, stall_at_the_take):
+            lost, took = timed(lambda: hub.token(exchange, auth=(client_id, secret)))
+        assert_clean_503(lost, json=True)
+        assert took < ANSWER_BOUND + MARGIN, took
+        relay.resume()  # the held DELETE reaches PostgreSQL, in a transaction never committed
+        time.sleep(1.0)  # time for it to arrive and be rolled back (not a measurement)
+        retry = hub.token(exchange, auth=(client_id, secret))
+        assert retry.status_code == 200, retry.get_json()
+        assert "code_replay" not in audit_events(app)
+    finally:
+        relay.resume()
+        relay.cut()
+        empty_pg(request.getfixturevalue("pg_database_url"))
+        store_clients.forget()
+
+
 def test_a_client_that_gave_up_during_a_database_stall_retries_and_keeps_its_grant(
     tmp_path, request
 ):

@@ -55,7 +55,8 @@ class PromptCloseSyncWorker(SyncWorker):
     def notify(self) -> None:
         """Tell the master this worker is alive at most once a second, not before every
         connection: the master's check (`timeout`, 30 s by default) needs no more, and the
-        file-time update it takes is a system call per request otherwise."""
+        file-time update it takes is a system call per request otherwise. A request may so get
+        up to a second less than `timeout` before the master stops a worker stuck in it."""
         now = time.monotonic()
         if now - self._notified >= min(1.0, self.cfg.timeout / 4):
             self._notified = now

@@ -12,8 +12,11 @@ dialect and run with the driver's cursor, keeping what SQLAlchemy would have giv
 - a driver error raised as SQLAlchemy's own exception class (the 503 handler catches those),
   with a dead connection dropped from the pool instead of handed to the next request.
 
-On PostgreSQL one statement runs in autocommit: no BEGIN and COMMIT (or ROLLBACK) round trips,
-and a write is committed when it returns. A list of parameter sets is one transaction on both.
+On PostgreSQL a read runs in autocommit: no BEGIN and ROLLBACK round trips. A write runs in a
+transaction committed when it returns, so that a write the server receives from a connection
+the hub has already given up on (a stalled network; the request answered 503) is rolled back,
+not committed behind the client's back: a code taken that way would be lost to the client's
+retry. A list of parameter sets is one transaction.
 
 Only statements whose SQL does not depend on the parameters are accepted: no expanding IN, no
 column defaults filled in at execution (an INSERT must name every value it writes).
@@ -104,14 +107,14 @@ class Prepared:
 
     def _run(self, engine: Engine, params: dict | list[dict], fetch: Callable, commit=False):  # noqa: ANN001, ANN202
         many = isinstance(params, list)
-        autocommit = self.postgres and not many
+        autocommit = self.postgres and not commit  # a read (see the module's docstring)
         with _checked_out(engine, autocommit, self.sql, params) as (driver, cursor):
             if many:
                 cursor.executemany(self.sql, [self._arguments(p) for p in params])
             else:
                 cursor.execute(self.sql, self._arguments(params))
             result = fetch(cursor)
-            if commit and not autocommit:
+            if commit:
                 driver.commit()
             return result
 
@@ -139,7 +142,9 @@ def _checked_out(engine: Engine, autocommit: bool, sql: str | None = None, param
     except dialect.loaded_dbapi.Error as exc:
         gone = dialect.is_disconnect(exc, driver, cursor)
         if gone:
-            pooled.invalidate(exc)
+            # As SQLAlchemy's Connection does: this connection, and every other the pool opened
+            # before it, is replaced (a restarted server ended them all), not one per request.
+            engine.pool._invalidate(pooled, exc)
         raise DBAPIError.instance(
             sql, params, exc, dialect.loaded_dbapi.Error,
             hide_parameters=True, connection_invalidated=gone, dialect=dialect,

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFProtect
 
 from .config import Config, load_config, networks
@@ -60,6 +60,18 @@ class HubFlask(Flask):
         return synced
 
 
+def check_forms_for_csrf(app: Flask) -> None:
+    """Flask-WTF's check on every request, asking the method first: it looked up the view's
+    exemption before, on every GET too, which then passes anyway. POST, PUT, PATCH and DELETE
+    (`WTF_CSRF_METHODS`) to views not exempted must carry the form's token."""
+
+    @app.before_request
+    def csrf_protect() -> None:
+        config = app.config
+        if config["WTF_CSRF_ENABLED"] and request.method in config["WTF_CSRF_METHODS"]:
+            csrf.protect(apply_exemptions=True)
+
+
 def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN001
     """Build the hub for one configuration; `clock` replaces time.time in tests."""
     from . import admin, background, branding, display, i18n, observability, oidc
@@ -108,6 +120,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
         SESSION_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=config.session.interaction_ttl,
         WTF_CSRF_SSL_STRICT=config.issuer_is_https,
+        WTF_CSRF_CHECK_DEFAULT=False,  # check_forms_for_csrf runs the check instead
         MAX_CONTENT_LENGTH=64 * 1024,
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         JSON_SORT_KEYS=False,
@@ -143,6 +156,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:  # noqa: ANN0
     i18n.init_app(app)
     display.init_app(app)
     csrf.init_app(app)
+    check_forms_for_csrf(app)
     oidc.init_app(app)
     interaction.init_app(app)
     csrf.exempt(oidc.bp)

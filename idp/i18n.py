@@ -57,6 +57,8 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def remember_language(response):  # noqa: ANN001, ANN202
+        if not request.query_string:  # no ?lang= (an API call): skip parsing the query
+            return response
         lang = request.args.get("lang")
         if lang in SUPPORTED and request.cookies.get(LANG_COOKIE) != lang:
             response.set_cookie(

@@ -50,9 +50,18 @@ class FormSessionInterface(SecureCookieSessionInterface):
         return self._serializer
 
     def open_session(self, app: Flask, request):  # noqa: ANN001, ANN201
-        if not request.cookies.get(self.get_cookie_name(app)):
+        if "HTTP_COOKIE" not in request.environ or not request.cookies.get(
+            self.get_cookie_name(app)
+        ):
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session, response) -> None:  # noqa: ANN001
+        """Nothing to do for a session nobody read or wrote that holds nothing (every API
+        call): Flask's own method would only gather the cookie's settings to find that out."""
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
 
 
 # Deeper JSON than this is refused before parsing: nothing the hub reads nests past a few

@@ -179,7 +179,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def start_request() -> None:
         given = request.environ.get("HTTP_X_REQUEST_ID", "")  # the header, without EnvironHeaders
-        g.request_id = given if REQUEST_ID.match(given) else secrets.token_hex(16)
+        g.request_id = given if REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
         g.request_started = time.perf_counter()
 
     @app.after_request

@@ -19,6 +19,9 @@ def test_healthz_readyz_and_request_ids(app):
     assert (
         replaced.headers["X-Request-ID"] != "bad id" and len(replaced.headers["X-Request-ID"]) == 32
     )
+    # A trailing newline (which `$` alone would let through) is no id either: not a 500.
+    trailing = web.get("/healthz", environ_overrides={"HTTP_X_REQUEST_ID": "abc\n"})
+    assert trailing.status_code == 200 and len(trailing.headers["X-Request-ID"]) == 32
 
 
 def test_metrics_count_requests_sign_ins_and_tokens_from_loopback_only(hub, app):

@@ -9,8 +9,9 @@ dialect and run with the driver's cursor, keeping what SQLAlchemy would have giv
 - the pool's events (the idle ping, recycling) and its reset of the connection on return;
 - values as SQLAlchemy returns them (its per-type result processors: JSON and booleans on
   SQLite) and parameters as it sends them (bind processors, literal values in the statement);
-- a driver error raised as SQLAlchemy's own exception class (the 503 handler catches those),
-  with a dead connection dropped from the pool instead of handed to the next request.
+- a driver error raised as SQLAlchemy's own exception class (the 503 handler catches those);
+  a dead connection is dropped from the pool with every older one (a restarted server ended
+  them all), instead of being handed to the next requests.
 
 On PostgreSQL a read runs in autocommit: no BEGIN and ROLLBACK round trips. A write runs in a
 transaction committed when it returns, so that a write the server receives from a connection

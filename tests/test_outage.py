@@ -182,8 +182,8 @@ def timed(call):  # noqa: ANN001, ANN201
     return answer, time.monotonic() - started
 
 
-def signed_in_hub(config):  # noqa: ANN001, ANN201
-    """The hub for this config, a confidential client, and the tokens of one sign-in."""
+def hub_for(config):  # noqa: ANN001, ANN201
+    """The hub for this config, with a confidential client and a user."""
     from .conftest import Hub
 
     ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
@@ -191,7 +191,13 @@ def signed_in_hub(config):  # noqa: ANN001, ANN201
     hub = Hub(app, app.test_client())
     client_id, secret = hub.add_client()
     hub.add_user()
-    return app, hub, (client_id, secret), hub.tokens(client_id, secret)
+    return app, hub, (client_id, secret)
+
+
+def signed_in_hub(config):  # noqa: ANN001, ANN201
+    """The hub for this config, a confidential client, and the tokens of one sign-in."""
+    app, hub, client = hub_for(config)
+    return app, hub, client, hub.tokens(*client)
 
 
 def refresh(hub, token: str, client: tuple[str, str]):  # noqa: ANN001, ANN201
@@ -235,16 +241,20 @@ def test_redis_stopped_mid_refresh_then_the_same_token_works(tmp_path, request, 
         store_clients.forget()
 
 
-def stalled_hub(tmp_path, request, url: str, own: OwnRedis):  # noqa: ANN001, ANN201
-    config = make_config(
+def stalled_config(tmp_path, request, url: str, redis_url: str):  # noqa: ANN001, ANN201
+    """A hub's config on the database behind `url` (a relay), with short time-outs."""
+    return make_config(
         tmp_path,
         "sqlite",
         request,
         database_url=url,
-        redis_url=own.url,
+        redis_url=redis_url,
         database=DatabaseConfig(statement_timeout=STATEMENT_TIMEOUT, connect_timeout=2),
     )
-    return signed_in_hub(config)
+
+
+def stalled_hub(tmp_path, request, url: str, own: OwnRedis):  # noqa: ANN001, ANN201
+    return signed_in_hub(stalled_config(tmp_path, request, url, own.url))
 
 
 def test_a_stalled_database_answers_503_within_the_bound_and_readyz_within_2s(tmp_path, request):
@@ -288,17 +298,7 @@ def test_a_code_taken_during_a_database_stall_still_works_for_the_clients_retry(
     §5), which is not taken for a replay."""
     relay, url = Relay.to_database(request.getfixturevalue("pg_database_url"))
     try:
-        config = make_config(
-            tmp_path, "sqlite", request, database_url=url, redis_url="",
-            database=DatabaseConfig(statement_timeout=STATEMENT_TIMEOUT, connect_timeout=2),
-        )  # fmt: skip
-        ensure_keys(config.resolved_keys_dir, config.keys_passphrase_env)
-        from .conftest import Hub
-
-        app = create_app(config)
-        hub = Hub(app, app.test_client())
-        client_id, secret = hub.add_client()
-        hub.add_user()
+        app, hub, (client_id, secret) = hub_for(stalled_config(tmp_path, request, url, ""))
         code = hub.code_for(client_id)
         with app.app_context():
             engine = db.engine

@@ -40,9 +40,14 @@ class HubSession(Session):
         return for_this_request(engine) if isinstance(engine, Engine) else engine
 
 
+def autocommit_asked() -> bool:
+    """Whether this request asked for `autocommit_statements`."""
+    return has_request_context() and bool(g.get("idp_autocommit"))
+
+
 def for_this_request(engine: Engine) -> Engine:
     """The engine, or its autocommit twin when this request asked for `autocommit_statements`."""
-    if has_request_context() and g.get("idp_autocommit"):
+    if autocommit_asked():
         autocommit = _autocommit_engines.get(engine)
         if autocommit is None:
             autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -205,8 +210,7 @@ def write_connection() -> Iterator[Connection | Transaction]:
                 raise
             session.commit()
             return
-    autocommit = has_request_context() and bool(g.get("idp_autocommit"))
-    with transaction(db.engine, autocommit=autocommit) as connection:
+    with transaction(db.engine, autocommit=autocommit_asked()) as connection:
         yield connection
 
 
